@@ -1,0 +1,20 @@
+"""Version workarounds, kept apart so the main path reads cleanly."""
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+
+def quantize_dynamic_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """Dynamic int8 quantisation of every Linear layer (CPU only).
+
+    torch 2.10+ marks ``torch.ao.quantization`` as deprecated in favour of torchao,
+    which is not a dependency here; the eager API still works and is what we use.
+    """
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        warnings.simplefilter("ignore", category=UserWarning)
+        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)

@@ -1,0 +1,107 @@
+"""The self-describing model folder: weights, tokenizer, ``config.json`` and ``framing.json``.
+
+``framing.json`` carries what a deployment needs besides the weights (labels,
+per-label thresholds, max length) and the provenance a published figure needs
+(codebook version, training-data hash, git commit, evaluation figures).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .atomic import atomic_write_json
+from .errors import ModelFolderError
+
+FRAMING_FILE = "framing.json"
+WEIGHTS_FILE = "model.safetensors"
+FORMAT_VERSION = 1
+# Files that would need unpickling to load. We refuse to load them, so a
+# folder that only has these is reported instead of silently half-loaded.
+PICKLE_WEIGHTS = ("pytorch_model.bin", "tf_model.h5", "model.ckpt.index", "flax_model.msgpack")
+
+
+@dataclass
+class FramingMeta:
+    """Contents of ``framing.json``."""
+
+    labels: list[str]
+    thresholds: dict[str, float]
+    max_length: int
+    codebook_version: str = "unknown"
+    provenance: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def threshold_vector(self) -> list[float]:
+        return [self.thresholds[label] for label in self.labels]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def write_meta(folder: str | Path, meta: FramingMeta) -> Path:
+    _check_meta(meta, Path(folder) / FRAMING_FILE)
+    path = Path(folder) / FRAMING_FILE
+    atomic_write_json(path, meta.to_dict())
+    return path
+
+
+def read_meta(folder: str | Path) -> FramingMeta:
+    """Read and check ``framing.json``; every failure names the folder and how to fix it."""
+    folder = check_model_folder(folder)
+    path = folder / FRAMING_FILE
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelFolderError(f"{path} is not valid JSON ({exc}); re-save the model with `framing train`.") from exc
+    known = set(FramingMeta.__dataclass_fields__)
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ModelFolderError(f"{path} has unknown keys {unknown}; expected only {sorted(known)}.")
+    missing = [k for k in ("labels", "thresholds", "max_length") if k not in raw]
+    if missing:
+        raise ModelFolderError(f"{path} lacks required keys {missing}; it must hold labels, thresholds and max_length.")
+    meta = FramingMeta(**raw)
+    _check_meta(meta, path)
+    return meta
+
+
+def check_model_folder(folder: str | Path) -> Path:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelFolderError(
+            f"Model folder {folder} does not exist. Expected a folder written by `framing train` "
+            f"(it holds {WEIGHTS_FILE}, config.json, the tokenizer and {FRAMING_FILE})."
+        )
+    if not (folder / WEIGHTS_FILE).is_file():
+        pickled = [name for name in PICKLE_WEIGHTS if (folder / name).exists()]
+        hint = (f" It has {pickled}, which need unpickling; this package loads safetensors only. "
+                "Convert them with `save_pretrained(..., safe_serialization=True)` in a trusted environment."
+                if pickled else "")
+        raise ModelFolderError(f"Model folder {folder} has no {WEIGHTS_FILE}.{hint}")
+    for name in ("config.json", FRAMING_FILE):
+        if not (folder / name).is_file():
+            raise ModelFolderError(
+                f"Model folder {folder} has no {name}. Was it written by `framing train`? "
+                f"A plain transformers checkpoint lacks {FRAMING_FILE}: train or convert it with this package."
+            )
+    return folder
+
+
+def _check_meta(meta: FramingMeta, where: Path) -> None:
+    if not meta.labels or not all(isinstance(l, str) and l for l in meta.labels):
+        raise ModelFolderError(f"{where}: labels must be a non-empty list of names, found {meta.labels!r}.")
+    if len(set(meta.labels)) != len(meta.labels):
+        raise ModelFolderError(f"{where}: labels repeat: {meta.labels!r}.")
+    if set(meta.thresholds) != set(meta.labels):
+        raise ModelFolderError(
+            f"{where}: thresholds must have one entry per label {meta.labels}, found keys {sorted(meta.thresholds)}."
+        )
+    for label, value in meta.thresholds.items():
+        if not isinstance(value, (int, float)) or math.isnan(value) or not 0.0 <= value <= 1.0:
+            raise ModelFolderError(f"{where}: threshold for {label!r} must be a number in [0, 1], found {value!r}.")
+    if not isinstance(meta.max_length, int) or meta.max_length < 8:
+        raise ModelFolderError(f"{where}: max_length must be an integer >= 8, found {meta.max_length!r}.")

@@ -1,0 +1,1 @@
+"""Everything that learns or judges: config, data, fine-tuning, thresholds, evaluation, reports."""

@@ -1,0 +1,143 @@
+"""Fine-tuning with Hugging Face Trainer, and writing the self-describing model folder."""
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
+                          EarlyStoppingCallback, EvalPrediction, Trainer, TrainingArguments)
+from transformers.trainer_utils import get_last_checkpoint
+
+from infer.errors import FramingInputError
+
+from .backbone import Backbone
+from .config import Config
+from .data import LabelledSet
+from .metrics import binarise, macro_f1
+
+log = logging.getLogger(__name__)
+
+
+class WeightedBCE:
+    """Multi-label loss: mean BCE over labels, positives up-weighted per label."""
+
+    def __init__(self, pos_weight: torch.Tensor | None):
+        self.pos_weight = pos_weight
+
+    def __call__(self, outputs: Any, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
+        logits = outputs["logits"].float()
+        weight = None if self.pos_weight is None else self.pos_weight.to(logits.device)
+        return F.binary_cross_entropy_with_logits(logits, labels.float(), pos_weight=weight)
+
+
+def positive_weights(y: np.ndarray, mode: str) -> torch.Tensor | None:
+    """sqrt(neg/pos) per label, capped at 10: rare frames count more without swamping precision."""
+    if mode == "none":
+        return None
+    pos = y.sum(0).clip(min=1)
+    return torch.tensor(np.sqrt((len(y) - pos) / pos).clip(1.0, 10.0), dtype=torch.float32)
+
+
+def load_backbone_model(backbone: Backbone, labels: list[str]):
+    tokenizer = AutoTokenizer.from_pretrained(backbone.location, trust_remote_code=False)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        backbone.location, num_labels=len(labels), problem_type="multi_label_classification",
+        id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
+        use_safetensors=True, trust_remote_code=False)
+    return tokenizer, model
+
+
+def to_dataset(split: LabelledSet, tokenizer, max_length: int):
+    import datasets
+
+    ds = datasets.Dataset.from_dict({"text": split.texts, "labels": split.y.tolist()})
+    # Training truncates at max_length; inference scores longer sentences in windows.
+    return ds.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_length),
+                  batched=True, remove_columns=["text"], desc=f"tokenising {split.name}")
+
+
+def dev_macro_f1(prediction: EvalPrediction) -> dict[str, float]:
+    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    probs = 1.0 / (1.0 + np.exp(-logits))
+    return {"macro_f1": macro_f1(prediction.label_ids.astype(np.int8), binarise(probs, [0.5] * probs.shape[1]))}
+
+
+def training_arguments(cfg: Config, checkpoint_dir: Path) -> TrainingArguments:
+    t = cfg.training
+    strategy = "epoch" if t.eval_every == "epoch" else "steps"
+    return TrainingArguments(
+        output_dir=str(checkpoint_dir),
+        num_train_epochs=t.epochs, max_steps=t.max_steps,
+        per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.eval_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        learning_rate=t.learning_rate, weight_decay=t.weight_decay, warmup_steps=t.warmup_ratio,
+        eval_strategy=strategy, save_strategy=strategy, eval_steps=t.eval_steps, save_steps=t.eval_steps,
+        save_total_limit=t.save_total_limit, load_best_model_at_end=True,
+        metric_for_best_model="macro_f1", greater_is_better=True,
+        logging_steps=t.logging_steps, seed=t.seed, data_seed=t.seed,
+        bf16=t.precision == "bf16", fp16=t.precision == "fp16", use_cpu=t.use_cpu,
+        dataloader_num_workers=t.dataloader_workers, report_to="none",
+        ddp_find_unused_parameters=False,
+    )
+
+
+@dataclass
+class FitResult:
+    trainer: Trainer
+    tokenizer: Any
+    best_dev: dict[str, float]
+    epochs_run: float
+    steps: int
+
+
+def fit(cfg: Config, backbone: Backbone, train: LabelledSet, dev: LabelledSet, resume: bool) -> FitResult:
+    """Run Trainer on train with early stopping on dev macro-F1; the best checkpoint is loaded at the end."""
+    tokenizer, model = load_backbone_model(backbone, cfg.data.labels)
+    checkpoint_dir = Path(cfg.output.dir) / "checkpoints"
+    args = training_arguments(cfg, checkpoint_dir)
+    callbacks = ([EarlyStoppingCallback(cfg.training.early_stopping_patience)]
+                 if cfg.training.early_stopping_patience > 0 else [])
+    trainer = Trainer(
+        model=model, args=args,
+        train_dataset=to_dataset(train, tokenizer, cfg.model.max_length),
+        eval_dataset=to_dataset(dev, tokenizer, cfg.model.max_length),
+        processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
+        compute_loss_func=WeightedBCE(positive_weights(train.y, cfg.training.pos_weight)),
+        compute_metrics=dev_macro_f1, callbacks=callbacks,
+    )
+    trainer.loss_is_scaled_for_ga = False  # WeightedBCE returns a per-batch mean
+    resume_from = _resume_checkpoint(checkpoint_dir) if resume else None
+    output = trainer.train(resume_from_checkpoint=resume_from)
+    best = trainer.evaluate()
+    return FitResult(trainer, tokenizer, {"macro_f1_at_0.5": best["eval_macro_f1"], "loss": best["eval_loss"]},
+                     float(trainer.state.epoch or 0), int(output.global_step))
+
+
+def _resume_checkpoint(checkpoint_dir: Path) -> str:
+    last = get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
+    if last is None:
+        raise FramingInputError(f"--resume was given, but {checkpoint_dir} holds no checkpoint-* folder. "
+                                "Run without --resume to start fresh.")
+    log.info("resuming from %s", last)
+    return last
+
+
+def save_weights(result: FitResult, folder: Path) -> None:
+    """Write weights (safetensors), config and tokenizer into ``folder``, replacing it whole."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    result.trainer.save_model(str(folder))
+    result.tokenizer.save_pretrained(str(folder))
+    for leftover in ("training_args.bin",):  # a pickle: keep it out of the deployable folder
+        (folder / leftover).unlink(missing_ok=True)
+
+
+def steps_per_epoch(n_train: int, cfg: Config) -> int:
+    return math.ceil(n_train / (cfg.training.batch_size * cfg.training.gradient_accumulation_steps))
