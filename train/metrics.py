@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import numpy as np
-from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 N_BINS = 10
 
@@ -61,14 +61,21 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, thresholds: Se
     return {
         "n": int(len(y_true)),
         "macro_f1": float(f1.mean()),
-        "micro_f1": float(f1_score(y_true, y_pred, average="micro", zero_division=0)),
-        "samples_f1": float(f1_score(y_true, y_pred, average="samples", zero_division=0)),
+        "micro_f1": float(prf(tp.sum(), fp.sum(), fn.sum())[2]),
+        "samples_f1": samples_f1(y_true, y_pred),
         "subset_accuracy": float((y_true == y_pred).all(1).mean()),
         "hamming_loss": float((y_true != y_pred).mean()),
         "none": {"precision": float(n_p[0]), "recall": float(n_r[0]), "f1": float(n_f[0]),
                  "support": int(none_true.sum())},
         "per_label": per_label,
     }
+
+
+def samples_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean per-sentence F1; a sentence with no gold and no predicted frame scores 1 (it is right)."""
+    tp = (y_true & y_pred).sum(1)
+    size = y_true.sum(1) + y_pred.sum(1)
+    return float(np.where(size > 0, 2 * tp / np.maximum(size, 1), 1.0).mean())
 
 
 def _safe(fn: Callable, truth: np.ndarray, scores: np.ndarray) -> float | None:

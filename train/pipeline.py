@@ -141,7 +141,7 @@ def codebook_version(path: str) -> str:
     file = Path(path)
     if not file.is_file():
         return "unknown"
-    match = re.search(r"version\s+([0-9][\w.]*)", file.read_text(encoding="utf-8")[:2000], re.I)
+    match = re.search(r"version\s+([0-9]+(?:\.[0-9]+)*)", file.read_text(encoding="utf-8")[:2000], re.I)
     return match.group(1) if match else "unknown"
 
 
