@@ -24,12 +24,13 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	$(VENV)/bin/framing train $(CONFIG) --set output.overwrite=true
 
-# pytest exits 5 when it collects nothing; that is a broken suite here, so it fails too.
+# A main suite that collects nothing (pytest exit 5) is broken and fails; the slow
+# suite may legitimately select nothing in a trimmed checkout, so exit 5 passes there.
 test: setup
 	$(PY) -m pytest -m "not slow" -q
 
 test-slow: setup
-	$(PY) -m pytest -m slow -q
+	$(PY) -m pytest -m slow -q || { rc=$$?; [ $$rc -eq 5 ] && echo "no slow tests selected"; [ $$rc -eq 5 ]; }
 
 clean:
 	rm -rf runs .pytest_cache

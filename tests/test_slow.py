@@ -1,0 +1,44 @@
+"""Slow checks, run by `make test-slow` (and CI): real multi-process training, the real backbone."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, tiny_overrides
+
+pytestmark = pytest.mark.slow
+
+
+def test_torchrun_two_processes_on_cpu(tiny_backbone, tmp_path):
+    torchrun = Path(sys.executable).with_name("torchrun")
+    args = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "train", "configs/tiny.yaml"]
+    for item in tiny_overrides(tiny_backbone, tmp_path, "training.max_steps=4", "evaluation.baselines=false"):
+        args += ["--set", item]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = json.loads((tmp_path / "checkpoints" / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+    # two ranks of batch 8 over 24 sentences: 2 steps make one epoch, so 4 steps are two
+    assert state["epoch"] == pytest.approx(2.0)
+    assert (tmp_path / "model" / "framing.json").is_file()
+
+
+def test_real_default_backbone_trains_a_few_steps(tmp_path, monkeypatch):
+    from infer import FramingClassifier
+    from train.config import load_config
+    from train.pipeline import train
+
+    monkeypatch.chdir(ROOT)
+    cfg = load_config(ROOT / "configs" / "tiny.yaml", [f"output.dir={tmp_path}", "training.max_steps=3",
+                                                       "evaluation.bootstrap=50", "training.use_cpu=true",
+                                                       "model.backbone=sentence-transformers/all-MiniLM-L6-v2"])
+    summary = train(cfg)
+    meta = json.loads(Path(summary["model_dir"], "framing.json").read_text())
+    assert meta["provenance"]["backbone"]["source"] == "package"
+    clf = FramingClassifier.from_pretrained(summary["model_dir"])
+    assert clf.predict_proba(["The heroes fell for the motherland."]).shape == (1, 4)
