@@ -99,7 +99,7 @@ def figures(data: LabelledSet, model: Scored, baselines: list[Scored], compared:
         metrics["compare"] = paired_bootstrap(y, model.predictions, compared.predictions, bootstrap, seed)
         metrics["compare"]["other_macro_f1"] = classification_metrics(
             y, compared.probs, compared.thresholds, data.labels)["macro_f1"]
-    metrics["slices"] = {f: slice_figures(data, model, f) for f in by}
+    metrics["slices"] = {f: slice_figures(data, model, f) for f in by if has_field(data, f)}
     metrics["bootstrap"] = {"n_resamples": bootstrap, "seed": seed}
     return metrics
 
@@ -115,11 +115,15 @@ def baseline_figures(y: np.ndarray, model: Scored, baseline: Scored, bootstrap: 
     }
 
 
+def has_field(data: LabelledSet, field_name: str) -> bool:
+    present = any(field_name in m for m in data.meta)
+    if not present:
+        log.info("slices by %r skipped for %s: no record has that field", field_name, data.name)
+    return present
+
+
 def slice_figures(data: LabelledSet, model: Scored, field_name: str) -> dict:
     values = [str(m.get(field_name, "<missing>")) for m in data.meta]
-    if all(v == "<missing>" for v in values):
-        raise DataError(f"--by {field_name}: no record of {data.name} has a {field_name!r} field; "
-                        f"fields present: {sorted({k for m in data.meta for k in m})}.")
     out = {}
     for value in sorted(set(values)):
         idx = np.array([i for i, v in enumerate(values) if v == value])

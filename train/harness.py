@@ -25,6 +25,11 @@ def evaluate(model_dir: str | Path, data: Sequence[str], out_dir: str | Path, by
     for path in data:
         split = load_eval_set(str(path), cfg)
         sets[split.name] = (split, str(path))
+    for field_name in by:
+        if not any(field_name in m for split, _ in sets.values() for m in split.meta):
+            fields = sorted({k for split, _ in sets.values() for m in split.meta for k in m})
+            raise FramingInputError(f"--by {field_name}: no record in {list(sets)} has a {field_name!r} field; "
+                                    f"fields present: {fields}.")
     return evaluate_sets(classifier, sets, Path(out_dir), by=by, compare=compare, baselines=baselines,
                          bootstrap=bootstrap, seed=seed, nest=len(sets) > 1)
 
