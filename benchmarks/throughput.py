@@ -1,0 +1,120 @@
+"""Throughput of our batch engine against `transformers.pipeline("text-classification")`,
+on the same model and the same sentences, in one process.
+
+Usage: python benchmarks/throughput.py --model runs/dev-real/model [--n 2000] [--device cpu|cuda]
+
+Sentences come from the project's corpus (its real length mix), repeated to N.
+Prints sentences/s per system, the ratio to the pipeline, label agreement with
+our fp32 mode, macro-F1 on dev_real where present, and peak RSS. The last line
+is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from infer import FramingClassifier  # noqa: E402
+
+
+def corpus_sentences(n: int) -> list[str]:
+    texts = []
+    for split in ("test", "dev", "train"):
+        path = ROOT / "data" / "corpus" / f"{split}.jsonl"
+        if path.is_file():
+            texts += [json.loads(l)["text"] for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
+    if not texts:
+        texts = [json.loads(l)["text"] for l in (ROOT / "data/examples/train.jsonl").read_text().splitlines()]
+    return [texts[i % len(texts)] for i in range(n)]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def time_pipeline(model_dir: str, texts: list[str], device: str, labels: list[str]) -> tuple[float, np.ndarray]:
+    from transformers import pipeline
+
+    pipe = pipeline("text-classification", model=model_dir, device=device, batch_size=64, top_k=None,
+                    function_to_apply="sigmoid", truncation=True)
+    pipe(texts[:64])  # warm-up
+    start = time.perf_counter()
+    out = pipe(texts)
+    elapsed = time.perf_counter() - start
+    probs = np.array([[{d["label"]: d["score"] for d in row}[l] for l in labels] for row in out], dtype=np.float32)
+    return elapsed, probs
+
+
+def time_engine(clf: FramingClassifier, texts: list[str]) -> tuple[float, np.ndarray]:
+    clf.predict_proba(texts[:64])  # warm-up
+    if clf.device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    probs = clf.predict_proba(texts)
+    if clf.device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, probs
+
+
+def dev_real_f1(clf: FramingClassifier, path: Path) -> float | None:
+    if not path.is_file():
+        return None
+    rows = [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
+    y = np.array([[l in r["labels"] for l in clf.labels] for r in rows], dtype=np.int8)
+    pred = (clf.predict_proba([r["text"] for r in rows]) >= clf.thresholds).astype(np.int8)
+    tp, fp, fn = (y & pred).sum(0), ((1 - y) & pred).sum(0), (y & (1 - pred)).sum(0)
+    return float(np.mean(np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--batch-tokens", type=int, default=16384)
+    parser.add_argument("--dev-real", default=str(ROOT.parent / "shared/framing/dev_real.jsonl"))
+    args = parser.parse_args()
+    texts = corpus_sentences(args.n)
+    modes = ["fp32", "bf16", "int8"] if args.device == "cpu" else ["fp32", "fp16", "bf16"]
+    ref = FramingClassifier.from_pretrained(args.model, device=args.device, precision="fp32")
+    tokens = np.mean([len(ids) for ids in ref.tokenizer(texts[:2000])["input_ids"]])
+    print(f"device {args.device}, threads {torch.get_num_threads()}, {args.n} sentences, "
+          f"mean {np.mean([len(t.split()) for t in texts]):.1f} words / {tokens:.1f} tokens")
+    pipe_s, pipe_probs = time_pipeline(args.model, texts, args.device, ref.labels)
+    results = {"pipeline": {"sent_per_s": args.n / pipe_s, "ratio": 1.0}}
+    print(f"{'system':<12}{'sent/s':>10}{'x pipeline':>12}{'agree fp32':>12}{'dev_real F1':>13}{'peak RSS MB':>13}")
+    print(f"{'pipeline':<12}{args.n / pipe_s:>10.1f}{1.0:>12.2f}{'':>12}{'':>13}{peak_rss_mb():>13.0f}")
+    fp32_labels = None
+    for mode in modes:
+        clf = ref if mode == "fp32" else FramingClassifier.from_pretrained(
+            args.model, device=args.device, precision=mode, batch_tokens=args.batch_tokens)
+        clf.batch_tokens = args.batch_tokens
+        seconds, probs = time_engine(clf, texts)
+        labels = probs >= clf.thresholds
+        fp32_labels = labels if fp32_labels is None else fp32_labels
+        agree = float((labels == fp32_labels).all(1).mean())
+        f1 = dev_real_f1(clf, Path(args.dev_real))
+        entry = {"sent_per_s": args.n / seconds, "ratio": pipe_s / seconds, "label_agreement_fp32": agree,
+                 "dev_real_macro_f1": f1}
+        if mode == "fp32":
+            entry["max_abs_diff_vs_pipeline"] = float(np.abs(probs - pipe_probs).max())
+        results[mode] = entry
+        print(f"{mode:<12}{entry['sent_per_s']:>10.1f}{entry['ratio']:>12.2f}{agree:>12.4f}"
+              f"{(f1 if f1 is not None else float('nan')):>13.4f}{peak_rss_mb():>13.0f}")
+    summary = {"device": args.device, "n": args.n, "mean_tokens": float(tokens), "threads": torch.get_num_threads(),
+               "peak_rss_mb": peak_rss_mb(), "results": results}
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""`framing predict`: formats, bad records, and resume after a kill with no duplicates or gaps."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from infer import FramingClassifier, FramingInputError
+from infer.predict_cli import PredictOptions, predict_file
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def clf(model_dir):
+    return FramingClassifier.from_pretrained(model_dir, device="cpu")
+
+
+def write_lines(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_bad_records_are_reported_with_their_line(clf, tmp_path, caplog):
+    src = write_lines(tmp_path / "in.jsonl", [{"id": 1, "text": "Mothers wept."}, {"id": 2, "text": "  "},
+                                              {"id": 3}, {"id": 4, "text": 5}, {"id": 5, "text": "They won."}])
+    out = tmp_path / "out.jsonl"
+    summary = predict_file(clf, src, out, PredictOptions(id_field="id"))
+    rows = [json.loads(l) for l in out.read_text().splitlines()]
+    assert (summary.records, summary.scored, summary.bad) == (5, 2, 3)
+    assert [r.get("id") for r in rows] == [1, 2, 3, 4, 5]  # one row per record, in order
+    assert rows[1]["error"] == "text field 'text' is empty" and rows[1]["line"] == "2"
+    assert "missing text field" in rows[2]["error"] and "is int" in rows[3]["error"]
+    assert "in.jsonl:3: missing text field 'text'" in caplog.text
+    with pytest.raises(FramingInputError, match=r"in\.jsonl:2: text field 'text' is empty. Fix the record"):
+        predict_file(clf, src, tmp_path / "out2.jsonl", PredictOptions(on_bad="fail"))
+
+
+def test_txt_csv_parquet_inputs_and_parquet_output(clf, tmp_path):
+    import pyarrow.parquet as pq
+
+    (tmp_path / "in.txt").write_text("Mothers wept.\n\nThe plant was completed.\n")
+    (tmp_path / "in.csv").write_text("doc,text\na,Mothers wept.\nb,The plant was completed.\n")
+    for name in ("in.txt", "in.csv"):
+        out = tmp_path / f"{name}.parquet"
+        assert predict_file(clf, tmp_path / name, out).scored == 2
+        table = pq.read_table(out)
+        assert table.num_rows == 2 and {"labels", "scores"} <= set(table.column_names)
+    pq_in = tmp_path / "in.csv.parquet"
+    assert predict_file(clf, pq_in, tmp_path / "again.jsonl").scored == 2
+
+
+def test_articles_mode_writes_profiles_and_sentences(clf, tmp_path):
+    src = write_lines(tmp_path / "a.jsonl", [{"id": "x", "text": "Mothers wept. The plant was completed."}])
+    out = tmp_path / "a_out.jsonl"
+    predict_file(clf, src, out, PredictOptions(articles=True, id_field="id"))
+    rows = [json.loads(l) for l in out.read_text().splitlines()]
+    assert rows[0]["type"] == "article" and rows[0]["n_sentences"] == 2
+    assert [r["type"] for r in rows[1:]] == ["sentence", "sentence"]
+    assert rows[2]["text"] == "The plant was completed." and rows[2]["start"] == 14
+
+
+def test_an_unfinished_run_must_be_resumed_or_cleared(clf, tmp_path):
+    src = write_lines(tmp_path / "in.jsonl", [{"text": "a b"}])
+    (tmp_path / "out.jsonl.progress.json").write_text('{"records_done": 0, "bytes": 0}')
+    with pytest.raises(FramingInputError, match="interrupted run. Add --resume"):
+        predict_file(clf, src, tmp_path / "out.jsonl")
+    with pytest.raises(FramingInputError, match="nothing to resume"):
+        predict_file(clf, src, tmp_path / "fresh.jsonl", PredictOptions(resume=True))
+
+
+def test_resume_after_kill_has_no_duplicates_and_no_gaps(model_dir, tmp_path):
+    n = 60000
+    src = write_lines(tmp_path / "big.jsonl",
+                      [{"id": i, "text": f"The delegation number {i} discussed trade and visas."} for i in range(n)])
+    out = tmp_path / "big_out.jsonl"
+    progress = tmp_path / "big_out.jsonl.progress.json"
+    cmd = [sys.executable, "-m", "train.cli", "predict", str(model_dir), "--input", str(src), "--output", str(out),
+           "--id-field", "id", "--chunk-size", "500", "--precision", "fp32", "--device", "cpu", "--no-text"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if progress.exists() and json.loads(progress.read_text())["records_done"] >= 1500:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = json.loads(progress.read_text())["records_done"]
+    assert 0 < done < n, "the run must be killed midway for this test to mean anything"
+    assert not out.exists()
+    resumed = subprocess.run(cmd + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
+    assert ids == list(range(n))
+    assert not progress.exists() and not (tmp_path / "big_out.jsonl.partial").exists()
