@@ -203,3 +203,21 @@ def _flat(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in row.items()}
 
 
+
+
+def write_html(classifier: FramingClassifier, source: str | Path, html_path: str | Path,
+               text_field: str = "text", limit: int = 200) -> int:
+    """Write the highlighted view of the first ``limit`` usable records to one HTML page."""
+    from .atomic import atomic_write_text
+    from .render import highlight_html, html_page
+
+    texts = []
+    for _, record in iter_records(source):
+        if _text_problem(record, text_field) is None:
+            texts.append(record[text_field])
+        if len(texts) >= limit:
+            break
+    bodies = [highlight_html(r, text=t, labels=classifier.labels)
+              for r, t in zip(classifier.analyze_many(texts), texts)]
+    atomic_write_text(html_path, html_page(bodies, title=f"Frames in {Path(source).name}"))
+    return len(bodies)

@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-bad", choices=["skip", "fail"], default="skip",
                    help="a record with missing/empty/non-string text: write an error row (skip) or stop (fail)")
     p.add_argument("--no-text", action="store_true", help="write ids and scores only, not the input fields")
+    p.add_argument("--html", metavar="FILE", help="also write a highlighted HTML view of the first records")
+    p.add_argument("--html-limit", type=int, default=200, help="records shown in the HTML view (default 200)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: torch's choice, usually one per physical core)")
     p.set_defaults(func=cmd_predict)
     return parser
 
@@ -91,8 +95,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from infer import FramingClassifier
-    from infer.predict_cli import PredictOptions, predict_file
+    from infer.predict_cli import PredictOptions, predict_file, write_html
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     classifier = FramingClassifier.from_pretrained(args.model_dir, device=args.device, precision=args.precision,
                                                    batch_tokens=args.batch_tokens)
     opts = PredictOptions(text_field=args.text_field, id_field=args.id_field, articles=args.articles,
@@ -100,6 +108,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
                           keep_text=not args.no_text)
     summary = predict_file(classifier, args.input, args.output, opts)
     print(f"{summary.records} records, {summary.scored} scored, {summary.bad} bad -> {summary.output}")
+    if args.html:
+        shown = write_html(classifier, args.input, args.html, args.text_field, args.html_limit)
+        print(f"highlighted view of {shown} record(s) -> {args.html}")
     return 0
 
 
