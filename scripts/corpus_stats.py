@@ -20,7 +20,8 @@ SPLITS = ("train", "dev", "test")
 PHRASING = {
     "attribution (said / noted / stressed / added)": r"\b(said|noted|stressed|added|pointed out|declared)\b",
     "leader titles (leader / President / Marshal / General)": r"\b(leader|President|Marshal|General Secretary)\b",
-    "quoted words": r"[\"“]",
+    "names the Kims": r"\bKim (Il Sung|Jong Il|Jong Un)\b",
+    "quoted words": r"[\"“]|(?:^|\s)'\w",
     "4+ commas (appositive chains)": None,
     "dates (January ... December)": r"\b(January|February|March|April|May|June|July|August|September|October|November|December)\b",
 }

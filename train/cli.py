@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the run folder")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("adapt", help="adapt the backbone to an unlabelled corpus (the config's adapt: section)")
+    p.add_argument("config", help="YAML config with an adapt: section")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_adapt)
+
     p = sub.add_parser("evaluate", help="evaluate a model folder on labelled files and write a report")
     p.add_argument("model_dir")
     p.add_argument("data", nargs="+", help="labelled JSONL/CSV/Parquet files")
@@ -78,6 +83,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     if summary:
         print(json.dumps(summary, indent=2))
         print(f"\nModel folder: {summary['model_dir']}\nReports:      {summary['reports_dir']}")
+    return 0
+
+
+def cmd_adapt(args: argparse.Namespace) -> int:
+    from .adapt import adapt
+    from .config import load_config
+
+    info = adapt(load_config(args.config, args.overrides))
+    print(json.dumps(info, indent=2))
+    print(f"\nAdapted backbone: {info['backbone_dir']}  (set model.backbone to it)")
     return 0
 
 

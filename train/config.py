@@ -90,12 +90,39 @@ class OutputConfig:
 
 
 @dataclass
+class SelfTrainingConfig:
+    unlabeled: str | None = _f(None, "Unlabelled sentences (JSONL/CSV/Parquet/txt) to pseudo-label; null = off.")
+    text_field: str = _f("text", "Column holding the sentence in the unlabelled file.")
+    rounds: int = _f(1, "Teacher -> pseudo-labels -> student rounds.")
+    teacher: str | None = _f(None, "Model folder to use as the first teacher (default: train one on the gold data).")
+    min_confidence: float = _f(0.9, "A label is pseudo-positive above this probability, pseudo-negative below 1 - it.")
+    max_per_label: int = _f(400, "At most this many pseudo-positives per label per round.")
+    max_fraction: float = _f(0.5, "Pseudo-labelled rows at most this fraction of the gold training rows.")
+    max_unlabeled: int | None = _f(None, "Score only the first N unlabelled sentences (time bound).")
+
+
+@dataclass
+class AdaptConfig:
+    corpus: str | None = _f(None, "Unlabelled corpus for domain adaptation (JSONL with a text field, or .txt).")
+    text_field: str = _f("text", "Column holding the sentence.")
+    method: Literal["simcse", "mlm"] = _f("simcse", "simcse for sentence-embedding backbones, mlm for MLM-pretrained ones.")
+    output: str = _f("runs/adapted/backbone", "Folder the adapted backbone is written to.")
+    max_steps: int = _f(500, "Optimizer steps (the bound on compute).")
+    max_sentences: int | None = _f(None, "Use only the first N sentences of the corpus.")
+    batch_size: int = _f(32, "Sentences per batch (SimCSE: in-batch negatives, so bigger is better).")
+    learning_rate: float = _f(2e-5, "Peak learning rate.")
+    mlm_probability: float = _f(0.15, "Share of tokens masked (mlm only).")
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    self_training: SelfTrainingConfig = field(default_factory=SelfTrainingConfig)
+    adapt: AdaptConfig = field(default_factory=AdaptConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

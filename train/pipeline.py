@@ -21,6 +21,7 @@ from .config import Config
 from .data import LabelledSet, check_leakage, data_sha256, load_split
 from .fit import FitResult, fit, save_weights
 from .harness import evaluate_sets
+from .self_training import adopt_student, self_train
 from .thresholds import tune_thresholds
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,10 @@ def train(cfg: Config, resume: bool = False) -> dict:
         return {}
     log.info("stage 4/5 model folder: weights, tokenizer, thresholds tuned on dev")
     model_dir = write_model_folder(cfg, result, backbone, splits, run_dir / "model")
+    if cfg.self_training.unlabeled:
+        log.info("stage 4b self-training: %d round(s) on %s", cfg.self_training.rounds, cfg.self_training.unlabeled)
+        student, record = self_train(cfg, backbone, splits, model_dir, run_dir)
+        adopt_student(student, model_dir, record)
     log.info("stage 5/5 evaluate: dev, test and extra sets")
     figures = evaluate_after_training(cfg, model_dir, splits, run_dir / "reports")
     summary = {"model_dir": str(model_dir), "reports_dir": str(run_dir / "reports"),

@@ -1,0 +1,104 @@
+"""Self-training: a teacher pseudo-labels unlabelled sentences, a student trains on gold + pseudo.
+
+Guards against drift: only sentences on which the teacher is confident about
+every label are used; additions are capped per label and in total, and split
+between labels and none in the gold data's proportions; sentences that also
+occur in train, dev or test never enter the pseudo-labelled set.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from infer import FramingClassifier, write_meta
+
+from .adapt import corpus_sha256, read_unlabelled
+from .backbone import Backbone
+from .config import Config, SelfTrainingConfig
+from .data import LabelledSet, normalise
+from .metrics import binarise, macro_f1
+
+log = logging.getLogger(__name__)
+
+
+def exclude_known(pool: list[str], known: list[LabelledSet]) -> list[str]:
+    seen = {normalise(t) for split in known for t in split.texts}
+    return [t for t in pool if normalise(t) not in seen]
+
+
+def select_pseudo_labels(probs: np.ndarray, gold_y: np.ndarray, st: SelfTrainingConfig,
+                         seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows to add and their multi-hot pseudo-labels. Deterministic for a seed."""
+    c = st.min_confidence
+    confident = ((probs >= c) | (probs <= 1 - c)).all(axis=1)
+    positive = probs >= c
+    budget = int(st.max_fraction * len(gold_y))
+    gold_none = float((gold_y.sum(1) == 0).mean())
+    n_negative = int(round(budget * gold_none))
+    gold_pos = gold_y.sum(0)
+    label_share = gold_pos / max(gold_pos.sum(), 1)
+    chosen: set[int] = set()
+    for j in range(probs.shape[1]):
+        cap = min(st.max_per_label, int((budget - n_negative) * label_share[j]))
+        rows = np.flatnonzero(confident & positive[:, j])
+        rows = rows[np.argsort(-probs[rows, j], kind="stable")][:cap]
+        chosen.update(rows.tolist())
+    negatives = np.flatnonzero(confident & ~positive.any(1))
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(negatives, size=min(n_negative, len(negatives)), replace=False) if len(negatives) else []
+    chosen.update(int(i) for i in picked)
+    index = np.array(sorted(chosen), dtype=int)
+    return index, positive[index].astype(np.float32)
+
+
+def self_train(cfg: Config, backbone: Backbone, splits, teacher_dir: Path, run_dir: Path) -> tuple[Path, dict]:
+    """Run the configured rounds; return the final student's folder and a provenance record."""
+    from .fit import fit
+    from .pipeline import Splits, write_model_folder
+
+    st = cfg.self_training
+    pool = read_unlabelled(st.unlabeled, st.text_field, st.max_unlabeled)
+    pool = exclude_known(pool, [s for s in (splits.train, splits.dev, splits.test) if s is not None])
+    teacher = Path(st.teacher) if st.teacher else teacher_dir
+    record = {"unlabeled": str(Path(st.unlabeled).resolve()), "unlabeled_sha256": corpus_sha256(pool),
+              "pool_size": len(pool), "first_teacher": str(teacher), "config": dataclasses.asdict(st), "rounds": []}
+    for r in range(1, st.rounds + 1):
+        clf = FramingClassifier.from_pretrained(teacher, precision="fp32")
+        probs = clf.predict_proba(pool, progress=True)
+        index, y = select_pseudo_labels(probs, splits.train.y, st, cfg.training.seed + r)
+        added = {l: int(y[:, j].sum()) for j, l in enumerate(clf.labels)}
+        added["none"] = int((y.sum(1) == 0).sum())
+        log.info("self-training round %d: %d pseudo-labelled sentences added %s", r, len(index), added)
+        train = LabelledSet("train+pseudo", splits.train.texts + [pool[i] for i in index],
+                            np.vstack([splits.train.y, y]), splits.train.labels,
+                            splits.train.meta + [{"pseudo_label_round": r}] * len(index))
+        round_dir = run_dir / "self_training" / f"round-{r}"
+        round_cfg = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, dir=str(round_dir)))
+        result = fit(round_cfg, backbone, train, splits.dev, resume=False)
+        teacher = write_model_folder(round_cfg, result, backbone, Splits(train, splits.dev, splits.test),
+                                     round_dir / "model")
+        dev_f1 = _dev_macro_f1(teacher, splits.dev)
+        log.info("self-training round %d: dev macro-F1 %.4f", r, dev_f1)
+        record["rounds"].append({"round": r, "added": added, "n_added": int(len(index)), "dev_macro_f1": dev_f1})
+    return teacher, record
+
+
+def _dev_macro_f1(model_dir: Path, dev: LabelledSet) -> float:
+    clf = FramingClassifier.from_pretrained(model_dir, precision="fp32")
+    return macro_f1(dev.y.astype(np.int8), binarise(clf.predict_proba(dev.texts), clf.thresholds))
+
+
+def adopt_student(student: Path, model_dir: Path, record: dict) -> None:
+    """Make the final student the run's model folder, recording how it was made."""
+    clf = FramingClassifier.from_pretrained(student, device="cpu")
+    meta = clf.meta
+    meta.provenance["self_training"] = record
+    meta.provenance["model_dir"] = str(model_dir.resolve())
+    write_meta(student, meta)
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    shutil.copytree(student, model_dir)
