@@ -46,7 +46,7 @@ class FramingClassifier:
     """
 
     def __init__(self, model, tokenizer, meta: FramingMeta, device: str | torch.device = "cpu",
-                 precision: str = "fp32", batch_tokens: int = 16384):
+                 precision: str = "fp32", batch_tokens: int | None = None):
         self._base_model = model
         self.tokenizer = tokenizer
         self.meta = meta
@@ -56,8 +56,13 @@ class FramingClassifier:
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str = "auto", precision: str = "fp32",
-                        batch_tokens: int = 16384) -> "FramingClassifier":
-        """Load a folder written by ``framing train``: safetensors only, no remote code."""
+                        batch_tokens: int | None = None) -> "FramingClassifier":
+        """Load a folder written by ``framing train``: safetensors only, no remote code.
+
+        ``precision``: fp32 (exact), bf16 (CPUs with AVX512-BF16/AMX, GPUs), fp16 (GPU),
+        int8 (dynamic quantisation, CPU), or auto. ``batch_tokens``: padded tokens per batch
+        (default 2,048 on CPU, 65,536 on GPU).
+        """
         meta = read_meta(path)
         tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
         model = AutoModelForSequenceClassification.from_pretrained(
@@ -68,7 +73,8 @@ class FramingClassifier:
         self.device = device
         self.precision = resolve_precision(self._precision_request, device)
         self.model = prepare_model(self._base_model, self.precision, device)
-        self.engine = BatchEngine(self.model, self.tokenizer, self.meta.max_length, device, self.batch_tokens)
+        self.engine = BatchEngine(self.model, self.tokenizer, self.meta.max_length, device, self.batch_tokens,
+                                  precision=self.precision)
 
     def to(self, device: str | torch.device) -> "FramingClassifier":
         self._configure(resolve_device(device))

@@ -81,3 +81,11 @@ def test_small_support_falls_back_to_half():
     out = tune_thresholds(y, p, ["rare", "common"], min_positives=3)
     assert out["rare"] == 0.5
     assert out["common"] == pytest.approx(0.4)
+
+
+def test_tolerance_prefers_the_cut_nearest_half_on_a_plateau():
+    truth = np.array([1, 1, 1, 0, 0, 0, 0, 0])
+    scores = np.array([0.999, 0.998, 0.997, 0.9, 0.6, 0.3, 0.2, 0.1])
+    assert best_f1_threshold(truth, scores) == pytest.approx(0.9485)  # exact arg-max
+    # keeping 4 or 5 costs F1 0.857 / 0.75; within 0.15 of the best, the cut nearest 0.5 wins
+    assert best_f1_threshold(truth, scores, tolerance=0.15) == pytest.approx(0.75)

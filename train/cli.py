@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16", "int8"],
                    help="auto = bf16 on CPUs with native bf16 and on GPUs, else fp32")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--batch-tokens", type=int, default=16384, help="padded tokens per batch")
+    p.add_argument("--batch-tokens", type=int, default=None,
+                   help="padded tokens per batch (default 2048 on CPU, 65536 on GPU)")
     p.add_argument("--chunk-size", type=int, default=2048, help="records per durable output chunk")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     p.add_argument("--on-bad", choices=["skip", "fail"], default="skip",
