@@ -1,6 +1,6 @@
 """Cohen's kappa per label between the corpus's first annotation and the blind second one.
 
-The first labels are read from the corpus, except for adjudicated sentences, whose
+Sentences are identified as "batch:n", the n-th sentence of a batch. The first labels are read from the corpus, except for adjudicated sentences, whose
 first labels (before adjudication) are kept in data/annotation/adjudication.jsonl.
 Usage: python scripts/agreement.py
 """
@@ -14,10 +14,12 @@ ANN = Path("data/annotation")
 
 
 def main() -> None:
-    corpus = {}
+    corpus, position = {}, {}
     for split in ("train", "dev", "test"):
-        for i, line in enumerate(Path(f"data/corpus/{split}.jsonl").read_text().splitlines(), 1):
-            corpus[f"{split}:{i}"] = json.loads(line)["labels"]
+        for line in Path(f"data/corpus/{split}.jsonl").read_text().splitlines():
+            record = json.loads(line)
+            position[record["batch"]] = position.get(record["batch"], 0) + 1
+            corpus[f"{record['batch']}:{position[record['batch']]}"] = record["labels"]
     adjudicated = {r["id"]: r for r in map(json.loads, (ANN / "adjudication.jsonl").read_text().splitlines())}
     second = {r["id"]: r["labels"] for r in map(json.loads, (ANN / "second_pass.jsonl").read_text().splitlines())}
     ids = list(second)
