@@ -76,3 +76,20 @@ def test_self_training_end_to_end_records_provenance(tiny_backbone, tmp_path, mo
     assert record["pool_size"] == 4  # de-duplicated, and the dev sentence excluded
     assert record["rounds"][0]["round"] == 1 and "dev_macro_f1" in record["rounds"][0]
     assert set(record["rounds"][0]["added"]) == {"martyrdom", "heroism", "triumph", "loss", "none"}
+
+
+def test_given_teacher_skips_the_gold_only_model(tiny_backbone, model_dir, tmp_path, monkeypatch):
+    from train.pipeline import train
+
+    monkeypatch.chdir(ROOT)
+    pool = tmp_path / "pool.txt"
+    pool.write_text("The dam was finished early.\nMothers mourned the dead.\nThe talks ended.\n")
+    cfg = load_config(ROOT / "configs" / "tiny.yaml", [
+        f"model.backbone={tiny_backbone}", f"output.dir={tmp_path / 'run'}", "training.max_steps=2",
+        "training.use_cpu=true", "evaluation.baselines=false", "evaluation.bootstrap=20",
+        f"self_training.unlabeled={pool}", f"self_training.teacher={model_dir}",
+        "self_training.min_confidence=0.5"])
+    summary = train(cfg)
+    meta = json.loads(Path(summary["model_dir"], "framing.json").read_text())
+    assert meta["provenance"]["self_training"]["first_teacher"] == str(model_dir)
+    assert not (tmp_path / "run" / "checkpoints").exists()  # no gold-only fit ran

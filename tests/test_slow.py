@@ -42,3 +42,28 @@ def test_real_default_backbone_trains_a_few_steps(tmp_path, monkeypatch):
     assert meta["provenance"]["backbone"]["source"] == "package"
     clf = FramingClassifier.from_pretrained(summary["model_dir"])
     assert clf.predict_proba(["The heroes fell for the motherland."]).shape == (1, 4)
+
+
+def _peak_rss_of_predict(model_dir, src, out) -> float:
+    code = ("import resource, sys; from train.cli import main; rc = main(sys.argv[1:]); "
+            "print('PEAK_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024); sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code, "predict", str(model_dir), "--input", str(src), "--output",
+                           str(out), "--precision", "fp32", "--device", "cpu", "--no-text"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return float(proc.stdout.split("PEAK_MB")[-1])
+
+
+def test_streaming_memory_is_bounded(model_dir, tmp_path):
+    """Peak RSS for a 200k-line input is about that of a 20k-line one: output streams in chunks."""
+    sizes = {}
+    for n in (20_000, 200_000):
+        src = tmp_path / f"in{n}.jsonl"
+        with open(src, "w") as fh:
+            for i in range(n):
+                fh.write(json.dumps({"id": i, "text": f"Delegation {i} discussed trade, visas and fisheries."}) + "\n")
+        out = tmp_path / f"out{n}.jsonl"
+        sizes[n] = _peak_rss_of_predict(model_dir, src, out)
+        assert sum(1 for _ in open(out)) == n
+    print(f"peak RSS: 20k lines {sizes[20_000]:.0f} MB, 200k lines {sizes[200_000]:.0f} MB")
+    assert sizes[200_000] < sizes[20_000] * 1.25 + 50

@@ -56,7 +56,7 @@ def corpus_sha256(texts: list[str]) -> str:
 def adapt(cfg: Config) -> dict:
     a = cfg.adapt
     texts = read_unlabelled(a.corpus, a.text_field, a.max_sentences)
-    backbone = resolve_backbone(cfg.model.backbone)
+    backbone = resolve_backbone(a.base or cfg.model.backbone)
     log.info("adapt: %s on %d sentences of %s, method %s, %d steps", backbone.describe(), len(texts), a.corpus,
              a.method, a.max_steps)
     out = Path(a.output)

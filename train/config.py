@@ -104,6 +104,7 @@ class SelfTrainingConfig:
 @dataclass
 class AdaptConfig:
     corpus: str | None = _f(None, "Unlabelled corpus for domain adaptation (JSONL with a text field, or .txt).")
+    base: str | None = _f(None, "Backbone to adapt (default: model.backbone).")
     text_field: str = _f("text", "Column holding the sentence.")
     method: Literal["simcse", "mlm"] = _f("simcse", "simcse for sentence-embedding backbones, mlm for MLM-pretrained ones.")
     output: str = _f("runs/adapted/backbone", "Folder the adapted backbone is written to.")

@@ -41,23 +41,36 @@ def train(cfg: Config, resume: bool = False) -> dict:
     log.info("stage 2/5 backbone: resolving %s", cfg.model.backbone)
     backbone = resolve_backbone(cfg.model.backbone)
     log.info("backbone: %s", backbone.describe())
-    log.info("stage 3/5 fit: %d train / %d dev sentences, up to %s epochs", len(splits.train), len(splits.dev),
-             cfg.training.epochs)
-    result = fit(cfg, backbone, splits.train, splits.dev, resume)
-    if not result.trainer.is_world_process_zero():
+    model_dir = build_model(cfg, backbone, splits, run_dir, resume)
+    if model_dir is None:  # a non-zero rank of a distributed run: rank 0 writes and evaluates
         return {}
-    log.info("stage 4/5 model folder: weights, tokenizer, thresholds tuned on dev")
-    model_dir = write_model_folder(cfg, result, backbone, splits, run_dir / "model")
-    if cfg.self_training.unlabeled:
-        log.info("stage 4b self-training: %d round(s) on %s", cfg.self_training.rounds, cfg.self_training.unlabeled)
-        student, record = self_train(cfg, backbone, splits, model_dir, run_dir)
-        adopt_student(student, model_dir, record)
     log.info("stage 5/5 evaluate: dev, test and extra sets")
     figures = evaluate_after_training(cfg, model_dir, splits, run_dir / "reports")
     summary = {"model_dir": str(model_dir), "reports_dir": str(run_dir / "reports"),
                "sets": {name: _headline(m) for name, m in figures.items()}}
     log.info("done: model folder %s, reports in %s", model_dir, run_dir / "reports")
     return summary
+
+
+def build_model(cfg: Config, backbone: Backbone, splits: "Splits", run_dir: Path, resume: bool) -> Path | None:
+    """Stages 3-4: fine-tune (and self-train if configured); return the finished model folder."""
+    model_dir = run_dir / "model"
+    st = cfg.self_training
+    if st.unlabeled and st.teacher:
+        log.info("stages 3-4/5 self-training from teacher %s (no gold-only model is trained)", st.teacher)
+        adopt_student(*self_train(cfg, backbone, splits, Path(st.teacher), run_dir), model_dir)
+        return model_dir
+    log.info("stage 3/5 fit: %d train / %d dev sentences, up to %s epochs", len(splits.train), len(splits.dev),
+             cfg.training.epochs)
+    result = fit(cfg, backbone, splits.train, splits.dev, resume)
+    if not result.trainer.is_world_process_zero():
+        return None
+    log.info("stage 4/5 model folder: weights, tokenizer, thresholds tuned on dev")
+    write_model_folder(cfg, result, backbone, splits, model_dir)
+    if st.unlabeled:
+        log.info("stage 4b self-training: %d round(s) on %s", st.rounds, st.unlabeled)
+        adopt_student(*self_train(cfg, backbone, splits, model_dir, run_dir), model_dir)
+    return model_dir
 
 
 def prepare_run_dir(cfg: Config, resume: bool) -> Path:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 
-from infer import FramingClassifier, write_meta
+from infer import FramingClassifier, FramingInputError, write_meta
 
 from .adapt import corpus_sha256, read_unlabelled
 from .backbone import Backbone
@@ -61,6 +62,8 @@ def self_train(cfg: Config, backbone: Backbone, splits, teacher_dir: Path, run_d
     from .pipeline import Splits, write_model_folder
 
     st = cfg.self_training
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise FramingInputError("Self-training runs in one process; launch it without torchrun/accelerate.")
     pool = read_unlabelled(st.unlabeled, st.text_field, st.max_unlabeled)
     pool = exclude_known(pool, [s for s in (splits.train, splits.dev, splits.test) if s is not None])
     teacher = Path(st.teacher) if st.teacher else teacher_dir
@@ -92,7 +95,7 @@ def _dev_macro_f1(model_dir: Path, dev: LabelledSet) -> float:
     return macro_f1(dev.y.astype(np.int8), binarise(clf.predict_proba(dev.texts), clf.thresholds))
 
 
-def adopt_student(student: Path, model_dir: Path, record: dict) -> None:
+def adopt_student(student: Path, record: dict, model_dir: Path) -> None:
     """Make the final student the run's model folder, recording how it was made."""
     clf = FramingClassifier.from_pretrained(student, device="cpu")
     meta = clf.meta
