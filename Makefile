@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 CONFIG ?= configs/dev-real.yaml
 
-.PHONY: setup setup-quality run test test-slow clean
+.PHONY: setup setup-quality run test test-slow figures clean
 
 setup: $(VENV)/.installed
 
@@ -36,6 +36,11 @@ test: setup
 
 test-slow: setup
 	$(PY) -m pytest -m slow -q || { rc=$$?; [ $$rc -eq 5 ] && echo "no slow tests selected"; [ $$rc -eq 5 ]; }
+
+# The README's two figures, drawn by the notebooks from the model that `make run` trains.
+figures: setup
+	$(PY) scripts/run_notebook.py notebooks/01_analyze_an_article.ipynb model_dir=runs/dev-real/model save_figure=docs/article_profile.png
+	$(PY) scripts/run_notebook.py notebooks/02_frame_trends.ipynb model_dir=runs/dev-real/model n_sentences=None save_figure=docs/frame_trends.png
 
 clean:
 	rm -rf runs .pytest_cache

@@ -1,23 +1,15 @@
 """Both notebooks run top to bottom on the tiny model; committed copies carry no outputs."""
 import json
-from pathlib import Path
+import sys
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from conftest import ROOT
 
+sys.path.insert(0, str(ROOT / "scripts"))
+from run_notebook import run_notebook  # noqa: E402
+
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-
-
-def run_notebook(path: Path, params: dict) -> nbformat.NotebookNode:
-    nb = nbformat.read(path, as_version=4)
-    index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
-    injected = "\n".join(f"{k} = {v!r}" for k, v in params.items())
-    nb.cells.insert(index + 1, nbformat.v4.new_code_cell(injected))
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
-    return nb
 
 
 def test_there_are_two_notebooks():
