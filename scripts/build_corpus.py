@@ -1,8 +1,9 @@
 """Assemble the hand-written batch drafts into data/corpus/{train,dev,test}.jsonl.
 
 Splits go by batch, so one writer's phrasing never straddles train and test.
-The dev and test batches are fixed below: one per non-KCNA register and two of
-the eighteen KCNA batches each, drawn from different writers' sets.
+The dev and test batches are fixed below: one per non-KCNA register, two of the
+first eighteen KCNA batches each (from different writers' sets), and one each of
+the two leader-ritual top-up batches, so both splits also measure that register.
 
 Usage: python scripts/build_corpus.py [BATCH_DIR]
 It copies records; it never writes or edits a sentence.
@@ -16,8 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from check_batch import read  # noqa: E402
 
-DEV = {"kcna-05", "kcna-16", "ru-05", "cn-05", "ir-05", "os-05", "wr-05"}
-TEST = {"kcna-11", "kcna-18", "ru-06", "cn-06", "ir-06", "os-06", "wr-06"}
+DEV = {"kcna-05", "kcna-16", "kcna-25", "ru-05", "cn-05", "ir-05", "os-05", "wr-05"}
+TEST = {"kcna-11", "kcna-18", "kcna-26", "ru-06", "cn-06", "ir-06", "os-06", "wr-06"}
 FIELDS = ("text", "labels", "register", "topic", "batch", "hard_negative")
 
 
