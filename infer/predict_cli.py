@@ -180,29 +180,65 @@ def _finish(partial: Path, output: Path) -> None:
     if output.suffix == ".jsonl":
         os.replace(partial, output)
         return
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    schema = _parquet_schema(partial)
     tmp = output.with_name(output.name + ".tmp")
-    writer = None
-    with open(partial, encoding="utf-8") as fh:
+    with pq.ParquetWriter(tmp, schema) as writer, open(partial, encoding="utf-8") as fh:
         while lines := list(islice(fh, 8192)):
-            table = pa.Table.from_pylist([_flat(json.loads(l)) for l in lines])
-            writer = writer or pq.ParquetWriter(tmp, table.schema)
-            writer.write_table(table.cast(writer.schema))
-    if writer is None:
-        pq.write_table(pa.table({}), tmp)
-    else:
-        writer.close()
+            rows = [_flat(json.loads(line)) for line in lines]
+            writer.write_batch(_batch(rows, schema))
     os.replace(tmp, output)
     partial.unlink()
 
 
+def _parquet_schema(partial: Path):
+    """One schema for the whole file, from a first pass: every key any row has (error rows
+    and article rows add their own), typed by its first non-null value."""
+    import pyarrow as pa
+
+    types: dict[str, pa.DataType] = {}
+    with open(partial, encoding="utf-8") as fh:
+        for line in fh:
+            for key, value in _flat(json.loads(line)).items():
+                if key not in types or (types[key] == pa.null() and value is not None):
+                    types[key] = _arrow_type(value)
+    return pa.schema([(k, t if t != pa.null() else pa.string()) for k, t in types.items()])
+
+
+def _arrow_type(value: Any):
+    import pyarrow as pa
+
+    if value is None:
+        return pa.null()
+    if isinstance(value, bool):
+        return pa.bool_()
+    if isinstance(value, int):
+        return pa.int64()
+    if isinstance(value, float):
+        return pa.float64()
+    if isinstance(value, list):
+        return pa.list_(pa.string())
+    return pa.string()
+
+
+def _batch(rows: list[dict], schema):
+    import pyarrow as pa
+
+    columns = {}
+    for field in schema:
+        values = [row.get(field.name) for row in rows]
+        if pa.types.is_string(field.type):
+            values = [v if v is None or isinstance(v, str) else json.dumps(v) for v in values]
+        if pa.types.is_list(field.type):
+            values = [v if v is None else [str(x) for x in v] for v in values]
+        columns[field.name] = pa.array(values, type=field.type)
+    return pa.RecordBatch.from_pydict(columns, schema=schema)
+
+
 def _flat(row: dict[str, Any]) -> dict[str, Any]:
-    """Parquet columns: nested score/count dicts become JSON strings so chunks share one schema."""
+    """Parquet columns: nested score/count dicts become JSON strings so every row fits one schema."""
     return {k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in row.items()}
-
-
 
 
 def write_html(classifier: FramingClassifier, source: str | Path, html_path: str | Path,

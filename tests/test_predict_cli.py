@@ -96,3 +96,16 @@ def test_resume_after_kill_has_no_duplicates_and_no_gaps(model_dir, tmp_path):
     ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
     assert ids == list(range(n))
     assert not progress.exists() and not (tmp_path / "big_out.jsonl.partial").exists()
+
+
+def test_parquet_output_holds_error_rows_and_article_rows(clf, tmp_path):
+    import pyarrow.parquet as pq
+
+    src = write_lines(tmp_path / "mixed.jsonl", [{"id": 1, "text": "Mothers wept. The plant was completed."},
+                                                 {"id": 2, "text": ""}, {"id": 3, "text": "They won."}])
+    out = tmp_path / "mixed.parquet"
+    predict_file(clf, src, out, PredictOptions(id_field="id", articles=True))
+    table = pq.read_table(out).to_pylist()
+    assert [r["type"] for r in table if r["id"] == 1] == ["article", "sentence", "sentence"]
+    assert [r["error"] for r in table if r["id"] == 2] == ["text field 'text' is empty"]
+    assert json.loads(table[0]["shares"])["loss"] >= 0
