@@ -7,7 +7,7 @@ the same dev split, so the comparison isolates what fine-tuning adds.
 from __future__ import annotations
 
 import re
-from typing import Protocol, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -30,13 +30,6 @@ LABEL_DESCRIPTIONS = {
     "triumph": "A great victory and proud success; the goal was achieved ahead of schedule.",
     "loss": "Grief and mourning over the dead; people were killed and wounded and homes destroyed.",
 }
-
-
-class Baseline(Protocol):
-    name: str
-    thresholds: list[float]
-
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 class TfidfBaseline:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +137,3 @@ def save_weights(result: FitResult, folder: Path) -> None:
     for leftover in ("training_args.bin",):  # a pickle: keep it out of the deployable folder
         (folder / leftover).unlink(missing_ok=True)
 
-
-def steps_per_epoch(n_train: int, cfg: Config) -> int:
-    return math.ceil(n_train / (cfg.training.batch_size * cfg.training.gradient_accumulation_steps))
