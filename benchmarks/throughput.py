@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from infer import FramingClassifier  # noqa: E402
+from train.metrics import binarise, macro_f1  # noqa: E402
 
 
 def corpus_sentences(n: int) -> list[str]:
@@ -71,9 +72,7 @@ def dev_real_f1(clf: FramingClassifier, path: Path) -> float | None:
         return None
     rows = [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
     y = np.array([[l in r["labels"] for l in clf.labels] for r in rows], dtype=np.int8)
-    pred = (clf.predict_proba([r["text"] for r in rows]) >= clf.thresholds).astype(np.int8)
-    tp, fp, fn = (y & pred).sum(0), ((1 - y) & pred).sum(0), (y & (1 - pred)).sum(0)
-    return float(np.mean(np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)))
+    return macro_f1(y, binarise(clf.predict_proba([r["text"] for r in rows]), clf.thresholds))
 
 
 def main() -> int:

@@ -1,6 +1,5 @@
 """End to end through the `framing` CLI: train (the session fixture), evaluate, predict, resume."""
 import json
-import os
 from pathlib import Path
 
 import pytest

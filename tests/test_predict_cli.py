@@ -1,6 +1,5 @@
 """`framing predict`: formats, bad records, and resume after a kill with no duplicates or gaps."""
 import json
-import os
 import signal
 import subprocess
 import sys

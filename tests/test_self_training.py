@@ -3,7 +3,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from train.config import SelfTrainingConfig, load_config
 from train.data import LabelledSet

@@ -1,7 +1,6 @@
 """Slow checks, run by `make test-slow` (and CI): real multi-process training, the real backbone."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -149,14 +149,15 @@ def write_plots(report: SetReport, out_dir: Path) -> dict[str, str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plots = {"precision-recall curves": "pr_curves.png", "reliability diagrams": "reliability.png",
-             "F1 with 95% CIs, model vs baselines": "f1_ci.png"}
-    for draw, name in ((_pr_curves, "pr_curves.png"), (_reliability, "reliability.png"), (_f1_bars, "f1_ci.png")):
+    plots = {"precision-recall curves": ("pr_curves.png", _pr_curves),
+             "reliability diagrams": ("reliability.png", _reliability),
+             "F1 with 95% CIs, model vs baselines": ("f1_ci.png", _f1_bars)}
+    for name, draw in plots.values():
         fig = draw(report, plt)
         with atomic_path(out_dir / name) as tmp:
             fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
         plt.close(fig)
-    return plots
+    return {title: name for title, (name, _) in plots.items()}
 
 
 def _grid(plt, n: int):
