@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ._compat import quantize_dynamic_int8
+from .cls_forward import logits_scorer
 from .errors import FramingInputError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
@@ -107,6 +108,7 @@ class BatchEngine:
     def __init__(self, model: torch.nn.Module, tokenizer, max_length: int, device: torch.device,
                  batch_tokens: int | None = None, window_overlap: float = 0.25, precision: str = "fp32"):
         self.model = model
+        self.score = logits_scorer(model)
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.device = device
@@ -162,7 +164,7 @@ class BatchEngine:
         bar = tqdm(total=len(texts), unit="sent", disable=not progress, desc="scoring")
         with torch.inference_mode():
             for group, batch in self._collated(groups, windows.ids):
-                scores = self.model(**batch).logits.float().cpu().numpy()
+                scores = self.score(batch).float().cpu().numpy()
                 owners = np.asarray([windows.owner[i] for i in group])
                 np.maximum.at(out, owners, scores)
                 bar.update(float(share[owners].sum()))
