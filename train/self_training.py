@@ -40,20 +40,31 @@ def select_pseudo_labels(probs: np.ndarray, gold_y: np.ndarray, st: SelfTraining
     budget = int(st.max_fraction * len(gold_y))
     gold_none = float((gold_y.sum(1) == 0).mean())
     n_negative = int(round(budget * gold_none))
-    gold_pos = gold_y.sum(0)
-    label_share = gold_pos / max(gold_pos.sum(), 1)
+    caps = label_caps(gold_y, budget - n_negative, st.max_per_label)
+    counts = np.zeros(probs.shape[1], dtype=int)
     chosen: set[int] = set()
     for j in range(probs.shape[1]):
-        cap = min(st.max_per_label, int((budget - n_negative) * label_share[j]))
         rows = np.flatnonzero(confident & positive[:, j])
-        rows = rows[np.argsort(-probs[rows, j], kind="stable")][:cap]
-        chosen.update(rows.tolist())
+        for i in rows[np.argsort(-probs[rows, j], kind="stable")]:
+            # a row carries all its confident labels: take it only if none of them is full
+            if counts[j] >= caps[j]:
+                break
+            if i not in chosen and (counts[positive[i]] < caps[positive[i]]).all():
+                chosen.add(int(i))
+                counts[positive[i]] += 1
     negatives = np.flatnonzero(confident & ~positive.any(1))
     rng = np.random.default_rng(seed)
     picked = rng.choice(negatives, size=min(n_negative, len(negatives)), replace=False) if len(negatives) else []
     chosen.update(int(i) for i in picked)
     index = np.array(sorted(chosen), dtype=int)
     return index, positive[index].astype(np.float32)
+
+
+def label_caps(gold_y: np.ndarray, positive_budget: int, max_per_label: int) -> np.ndarray:
+    """Pseudo-positives allowed per label: the budget split in the gold label shares, at most max_per_label."""
+    gold_pos = gold_y.sum(0)
+    share = gold_pos / max(gold_pos.sum(), 1)
+    return np.minimum(max_per_label, (positive_budget * share).astype(int))
 
 
 def self_train(cfg: Config, backbone: Backbone, splits, teacher_dir: Path, run_dir: Path) -> tuple[Path, dict]:
