@@ -43,28 +43,39 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def time_pipeline(model_dir: str, texts: list[str], device: str, labels: list[str]) -> tuple[float, np.ndarray]:
+def time_pipeline(model_dir: str, texts: list[str], device: str, labels: list[str],
+                  repeats: int) -> tuple[float, np.ndarray]:
     from transformers import pipeline
 
     pipe = pipeline("text-classification", model=model_dir, device=device, batch_size=64, top_k=None,
                     function_to_apply="sigmoid", truncation=True)
     pipe(texts[:64])  # warm-up
-    start = time.perf_counter()
-    out = pipe(texts)
-    elapsed = time.perf_counter() - start
+    elapsed, out = best_of(repeats, lambda: pipe(texts))
     probs = np.array([[{d["label"]: d["score"] for d in row}[l] for l in labels] for row in out], dtype=np.float32)
     return elapsed, probs
 
 
-def time_engine(clf: FramingClassifier, texts: list[str]) -> tuple[float, np.ndarray]:
+def time_engine(clf: FramingClassifier, texts: list[str], repeats: int) -> tuple[float, np.ndarray]:
     clf.predict_proba(texts[:64])  # warm-up
-    if clf.device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    probs = clf.predict_proba(texts)
-    if clf.device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start, probs
+
+    def run():
+        probs = clf.predict_proba(texts)
+        if clf.device.type == "cuda":
+            torch.cuda.synchronize()
+        return probs
+
+    return best_of(repeats, run)
+
+
+def best_of(repeats: int, run):
+    """The fastest of `repeats` timed runs, and its result. Every system gets the same number of
+    tries: on a shared machine the minimum is the least noisy estimate of its speed."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = run()
+        best = min(best, time.perf_counter() - start)
+    return best, result
 
 
 def dev_real_f1(clf: FramingClassifier, path: Path) -> float | None:
@@ -81,6 +92,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--batch-tokens", type=int, default=None, help="default: the engine's per-device default")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per system; the fastest counts")
     parser.add_argument("--dev-real", default=str(ROOT.parent / "shared/framing/dev_real.jsonl"))
     args = parser.parse_args()
     texts = corpus_sentences(args.n)
@@ -89,9 +101,9 @@ def main() -> int:
 
     tokens = np.mean([len(ids) for ids in AutoTokenizer.from_pretrained(args.model)(texts[:2000])["input_ids"]])
     labels = FramingClassifier.from_pretrained(args.model, device="cpu").labels
-    print(f"device {args.device}, threads {torch.get_num_threads()}, {args.n} sentences, "
+    print(f"device {args.device}, threads {torch.get_num_threads()}, {args.n} sentences, best of {args.repeats}, "
           f"mean {np.mean([len(t.split()) for t in texts]):.1f} words / {tokens:.1f} tokens")
-    pipe_s, pipe_probs = time_pipeline(args.model, texts, args.device, labels)
+    pipe_s, pipe_probs = time_pipeline(args.model, texts, args.device, labels, args.repeats)
     results = {"pipeline": {"sent_per_s": args.n / pipe_s, "ratio": 1.0}}
     print(f"{'system':<12}{'sent/s':>10}{'x pipeline':>12}{'agree fp32':>12}{'dev_real F1':>13}{'peak RSS MB':>13}")
     print(f"{'pipeline':<12}{args.n / pipe_s:>10.1f}{1.0:>12.2f}{'':>12}{'':>13}{peak_rss_mb():>13.0f}")
@@ -99,7 +111,7 @@ def main() -> int:
     for mode in modes:
         clf = FramingClassifier.from_pretrained(args.model, device=args.device, precision=mode,
                                                 batch_tokens=args.batch_tokens)
-        seconds, probs = time_engine(clf, texts)
+        seconds, probs = time_engine(clf, texts, args.repeats)
         labels = probs >= clf.thresholds
         fp32_labels = labels if fp32_labels is None else fp32_labels
         agree = float((labels == fp32_labels).all(1).mean())
@@ -113,7 +125,8 @@ def main() -> int:
               f"{(f1 if f1 is not None else float('nan')):>13.4f}{peak_rss_mb():>13.0f}")
         del clf
         gc.collect()  # one model at a time, so peak RSS reflects what a user's process needs
-    summary = {"device": args.device, "n": args.n, "mean_tokens": float(tokens), "threads": torch.get_num_threads(),
+    summary = {"device": args.device, "n": args.n, "repeats": args.repeats, "mean_tokens": float(tokens),
+               "threads": torch.get_num_threads(),
                "peak_rss_mb": peak_rss_mb(), "results": results}
     print(json.dumps(summary))
     return 0

@@ -1,0 +1,20 @@
+"""The throughput benchmark runs end to end on the tiny model and ends with one JSON line."""
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def test_benchmark_prints_ratios_and_agreement_as_its_last_line(model_dir, tmp_path):
+    cmd = [sys.executable, "benchmarks/throughput.py", "--model", str(model_dir), "--n", "40", "--repeats", "2",
+           "--dev-real", str(tmp_path / "absent.jsonl")]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["n"] == 40 and summary["repeats"] == 2 and summary["mean_tokens"] > 0
+    results = summary["results"]
+    assert set(results) == {"pipeline", "fp32", "bf16", "int8"}
+    assert results["fp32"]["label_agreement_fp32"] == 1.0
+    assert results["fp32"]["max_abs_diff_vs_pipeline"] < 1e-5
+    assert all(r["sent_per_s"] > 0 and r["ratio"] > 0 for r in results.values())
