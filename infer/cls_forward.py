@@ -16,6 +16,7 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from transformers import BertForSequenceClassification
 
 Scorer = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
@@ -29,11 +30,11 @@ def logits_scorer(model: torch.nn.Module) -> Scorer:
 
 
 def _is_plain_bert_classifier(model: torch.nn.Module) -> bool:
-    config = getattr(model, "config", None)
-    bert = getattr(model, "bert", None)
-    if config is None or bert is None or type(model).__name__ != "BertForSequenceClassification":
+    # exactly this class: a subclass may change the forward this path reproduces
+    if type(model) is not BertForSequenceClassification:
         return False
-    return (getattr(bert, "pooler", None) is not None
+    config = model.config
+    return (model.bert.pooler is not None
             and not config.is_decoder and not getattr(config, "add_cross_attention", False)
             and getattr(config, "position_embedding_type", "absolute") == "absolute"
             and not getattr(config, "chunk_size_feed_forward", 0)

@@ -1,7 +1,8 @@
 """Cohen's kappa per label between the corpus's first annotation and the blind second one.
 
-Sentences are identified as "batch:n", the n-th sentence of a batch. The first labels are read from the corpus, except for adjudicated sentences, whose
-first labels (before adjudication) are kept in data/annotation/adjudication.jsonl.
+Sentences are identified as "batch:n", the n-th sentence of a batch. The first labels are
+read from the corpus, except for adjudicated sentences, whose first labels (before
+adjudication) are kept in data/annotation/adjudication.jsonl.
 Usage: python scripts/agreement.py
 """
 import json
