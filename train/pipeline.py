@@ -63,7 +63,9 @@ def build_model(cfg: Config, backbone: Backbone, splits: "Splits", run_dir: Path
     log.info("stage 3/5 fit: %d train / %d dev sentences, up to %s epochs", len(splits.train), len(splits.dev),
              cfg.training.epochs)
     result = fit(cfg, backbone, splits.train, splits.dev, resume)
-    if not result.trainer.is_world_process_zero():
+    is_main = result.trainer.is_world_process_zero()
+    leave_process_group()
+    if not is_main:
         return None
     log.info("stage 4/5 model folder: weights, tokenizer, thresholds tuned on dev")
     write_model_folder(cfg, result, backbone, splits, model_dir)
@@ -71,6 +73,14 @@ def build_model(cfg: Config, backbone: Backbone, splits: "Splits", run_dir: Path
         log.info("stage 4b self-training: %d round(s) on %s", st.rounds, st.unlabeled)
         adopt_student(*self_train(cfg, backbone, splits, model_dir, run_dir), model_dir)
     return model_dir
+
+
+def leave_process_group() -> None:
+    """After a distributed fit, everything left runs on rank 0 alone. Each rank closes its
+    process group here: a rank that exits with gloo's threads still running can abort
+    ("terminate called without an active exception") and fail the whole torchrun job."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def prepare_run_dir(cfg: Config, resume: bool) -> Path:
