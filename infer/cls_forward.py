@@ -1,32 +1,50 @@
 """An exact, cheaper forward pass for BERT-style sequence classifiers.
 
-A BERT classifier reads only the [CLS] position of the last layer. In that layer the
-keys and values still need every token, but the query, the attention output, and the
-feed-forward block (10 of its 12 hidden-size-squared matrix products per token) are
-needed for [CLS] alone. Skipping them for the other tokens removes about a sixth of
-MiniLM-L6's encoder work and changes no result: the outputs match the full model to
-float rounding (a test checks 1e-5).
+Two savings, neither of which changes a result beyond float rounding (a test checks
+1e-5 against the model's own forward):
+
+- **The last layer only at [CLS].** A BERT classifier reads only the [CLS] position of
+  the last layer. There the keys and values still need every token, but the query,
+  the attention output and the feed-forward block (10 of its 12 hidden-size-squared
+  matrix products per token) are needed for [CLS] alone. That removes about a sixth
+  of MiniLM-L6's encoder work.
+- **Pre-packed oneDNN matrix products on CPU.** Matrix products are over 80% of the
+  CPU time. torch sends fp32 ``Linear`` layers to MKL, which on this project's AMD
+  CPU ran 20-30% slower than oneDNN with weights packed once, ahead of time, into its
+  blocked layout (benchmarks/README.md). Query, key and value share one product, and
+  the feed-forward GELU runs inside its product. The packed ops are private to torch,
+  so they are probed once and any failure or mismatch falls back to the module.
 
 Models that do not have this exact shape (other architectures, decoders, relative
 positions, chunked feed-forward) use the model's own forward.
+
+The packed weights are copies taken when the scorer is built: a model whose weights
+change afterwards needs a new scorer (``FramingClassifier.to`` builds one).
 """
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from transformers import BertForSequenceClassification
 
 Scorer = Callable[[dict[str, torch.Tensor]], torch.Tensor]
+Projection = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
+# a typical batch's row count; oneDNN picks its packed layout with it, any count still works
+PACKING_ROWS_HINT = 2048
 
 
-def logits_scorer(model: torch.nn.Module) -> Scorer:
-    """Return a function from a padded batch to logits, taking the [CLS]-only path when
-    the model supports it."""
-    if _is_plain_bert_classifier(model):
-        return lambda batch: _cls_only_logits(model, batch["input_ids"], batch["attention_mask"])
-    return lambda batch: model(**batch).logits
+def logits_scorer(model: torch.nn.Module, pack: bool = True) -> Scorer:
+    """Return a function from a padded batch to logits: the fast path when the model
+    supports it, else the model's own forward. ``pack=False`` keeps the model's own
+    Linear layers (used by tests to check both paths)."""
+    if not _is_plain_bert_classifier(model):
+        return lambda batch: model(**batch).logits
+    plan = BertPlan.build(model, pack=pack)
+    return lambda batch: plan.logits(batch["input_ids"], batch["attention_mask"])
 
 
 def _is_plain_bert_classifier(model: torch.nn.Module) -> bool:
@@ -41,36 +59,135 @@ def _is_plain_bert_classifier(model: torch.nn.Module) -> bool:
             and getattr(config, "_attn_implementation", "sdpa") in ("sdpa", "eager"))
 
 
+@dataclass
+class LayerPlan:
+    """One encoder layer as projections: query, key+value (one product), the attention
+    output, the feed-forward up projection with its activation, and the down projection."""
+
+    query: Projection
+    key_value: Projection
+    query_key_value: Projection
+    attention_out: Projection
+    up: Projection
+    down: Projection
+    attention_norm: torch.nn.LayerNorm
+    output_norm: torch.nn.LayerNorm
+    heads: int
+    head_size: int
+    scaling: float
+
+
+@dataclass
+class BertPlan:
+    model: BertForSequenceClassification
+    layers: list[LayerPlan]
+
+    @classmethod
+    def build(cls, model: BertForSequenceClassification, pack: bool = True) -> "BertPlan":
+        activation = model.config.hidden_act
+        return cls(model, [_layer_plan(layer, activation, pack) for layer in model.bert.encoder.layer])
+
+    def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        bert = self.model.bert
+        hidden = bert.embeddings(input_ids=input_ids)
+        mask = _additive_mask(attention_mask, hidden.dtype)
+        *body, last = self.layers
+        for layer in body:
+            hidden = _layer_forward(layer, hidden, mask)
+        cls = _layer_forward(last, hidden, mask, cls_only=True)
+        return self.model.classifier(self.model.dropout(bert.pooler(cls)))
+
+
+def _layer_plan(layer, activation: str, pack: bool) -> LayerPlan:
+    attention = layer.attention.self
+    q, k, v = attention.query, attention.key, attention.value
+    fused_gelu = activation == "gelu"  # transformers' "gelu" is the exact (erf) GELU, as oneDNN's
+    up = projection([layer.intermediate.dense], pack, gelu=fused_gelu)
+    if not fused_gelu:
+        up = _then(up, layer.intermediate.intermediate_act_fn)
+    return LayerPlan(
+        query=projection([q], pack), key_value=projection([k, v], pack),
+        query_key_value=projection([q, k, v], pack),
+        attention_out=projection([layer.attention.output.dense], pack), up=up,
+        down=projection([layer.output.dense], pack),
+        attention_norm=layer.attention.output.LayerNorm, output_norm=layer.output.LayerNorm,
+        heads=attention.num_attention_heads, head_size=attention.attention_head_size,
+        scaling=attention.scaling)
+
+
+def _layer_forward(plan: LayerPlan, hidden: torch.Tensor, mask: torch.Tensor, cls_only: bool = False) -> torch.Tensor:
+    """BertLayer's forward in eval mode (dropout is the identity). With ``cls_only`` the
+    output is position 0 alone, shape [batch, 1, hidden]."""
+    batch = hidden.shape[0]
+
+    def split_heads(x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(batch, x.shape[1], plan.heads, plan.head_size).transpose(1, 2)
+
+    if cls_only:
+        residual = hidden[:, :1]
+        (query,), (key, value) = plan.query(residual), plan.key_value(hidden)
+    else:
+        residual = hidden
+        query, key, value = plan.query_key_value(hidden)
+    context = F.scaled_dot_product_attention(split_heads(query), split_heads(key), split_heads(value),
+                                             attn_mask=mask, scale=plan.scaling)
+    context = context.transpose(1, 2).reshape(batch, residual.shape[1], plan.heads * plan.head_size)
+    (attended,) = plan.attention_out(context)
+    attended = plan.attention_norm(attended + residual)
+    (inner,) = plan.up(attended)
+    (out,) = plan.down(inner)
+    return plan.output_norm(out + attended)
+
+
 def _additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """[batch, 1, 1, keys]: 0 where a token is attended, the dtype's minimum at padding.
-    Every attention implementation in transformers accepts this form."""
+    """[batch, 1, 1, keys]: 0 where a token is attended, the dtype's minimum at padding."""
     keep = attention_mask[:, None, None, :].to(torch.bool)
     return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(~keep, torch.finfo(dtype).min)
 
 
-def _cls_only_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    bert = model.bert
-    hidden = bert.embeddings(input_ids=input_ids)
-    mask = _additive_mask(attention_mask, hidden.dtype)
-    *body, last = bert.encoder.layer
-    for layer in body:
-        hidden = layer(hidden, mask)
-    cls = _last_layer_at_cls(last, hidden, mask)
-    return model.classifier(model.dropout(bert.pooler(cls)))
+def projection(linears: Sequence[torch.nn.Module], pack: bool, gelu: bool = False) -> Projection:
+    """One or more Linear layers that read the same input, as a function returning their
+    outputs. Packed for oneDNN (one product for all of them) when that is available for
+    their dtype and device; otherwise each module is called in turn."""
+    if pack and all(type(m) is torch.nn.Linear and m.bias is not None for m in linears):
+        weight = torch.cat([m.weight for m in linears]).detach()
+        if packing_works(weight.dtype, weight.device.type):
+            return _packed_projection(weight, torch.cat([m.bias for m in linears]).detach(),
+                                      [m.out_features for m in linears], gelu)
+    act = (lambda x: F.gelu(x)) if gelu else (lambda x: x)
+    return lambda x: tuple(act(m(x)) for m in linears)
 
 
-def _last_layer_at_cls(layer, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The last encoder layer's output at position 0 only, shape [batch, 1, hidden]."""
-    attention = layer.attention.self
-    batch, length, _ = hidden.shape
-    heads, size = attention.num_attention_heads, attention.attention_head_size
+def _packed_projection(weight: torch.Tensor, bias: torch.Tensor, sizes: list[int], gelu: bool) -> Projection:
+    packed = torch.ops.mkldnn._reorder_linear_weight(weight, PACKING_ROWS_HINT)
+    attr, algorithm = ("gelu", "none") if gelu else ("none", "")  # "none": exact erf GELU
 
-    def split_heads(x: torch.Tensor) -> torch.Tensor:
-        return x.view(batch, x.shape[1], heads, size).transpose(1, 2)
+    def run(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = torch.ops.mkldnn._linear_pointwise(x, packed, bias, attr, [], algorithm)
+        return (out,) if len(sizes) == 1 else out.split(sizes, dim=-1)
 
-    query = split_heads(attention.query(hidden[:, :1]))
-    key, value = split_heads(attention.key(hidden)), split_heads(attention.value(hidden))
-    context = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=attention.scaling)
-    context = context.transpose(1, 2).reshape(batch, 1, heads * size)
-    attended = layer.attention.output(context, hidden[:, :1])
-    return layer.output(layer.intermediate(attended), attended)
+    return run
+
+
+def _then(first: Projection, activation: Callable[[torch.Tensor], torch.Tensor]) -> Projection:
+    return lambda x: tuple(activation(y) for y in first(x))
+
+
+@lru_cache(maxsize=None)
+def packing_works(dtype: torch.dtype, device_type: str) -> bool:
+    """Whether torch's packed oneDNN linear runs here and agrees with F.linear, with and
+    without the fused GELU. Probed once per dtype: these ops are private to torch and
+    may change between versions."""
+    if device_type != "cpu" or dtype not in (torch.float32, torch.bfloat16) or not torch.backends.mkldnn.is_available():
+        return False
+    generator = torch.Generator().manual_seed(0)
+    x, weight, bias = (torch.randn(shape, generator=generator).to(dtype) for shape in ((7, 3, 24), (40, 24), (40,)))
+    tolerance = 1e-4 if dtype == torch.float32 else 5e-2
+    try:
+        with torch.inference_mode():
+            plain, gelu = _packed_projection(weight, bias, [40], False), _packed_projection(weight, bias, [40], True)
+            expected = F.linear(x.float(), weight.float(), bias.float())
+            return (torch.allclose(plain(x)[0].float(), expected, atol=tolerance, rtol=tolerance)
+                    and torch.allclose(gelu(x)[0].float(), F.gelu(expected), atol=tolerance, rtol=tolerance))
+    except (RuntimeError, AttributeError, TypeError):
+        return False

@@ -24,9 +24,10 @@ from .errors import FramingInputError
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 MAX_BATCH_SIZE = 1024
 # Padded tokens per batch, measured with MiniLM on the 2-core CPU (benchmarks/README.md):
-# fp32 and int8 run fastest in small, cache-sized batches (fp32: 153 sentences/s at 2,048
-# against 100 at 16,384); bf16 peaks near 8,192. A GPU wants big batches.
-CPU_BATCH_TOKENS = {"fp32": 2048, "int8": 2048, "bf16": 8192}
+# fp32 and int8 run fastest in small, cache-sized batches (fp32 is flat from 1,024 to 4,096
+# and 15% slower at 8,192); with packed weights bf16 peaks near 4,096 (342 sentences/s
+# against 307 at 8,192). A GPU wants big batches.
+CPU_BATCH_TOKENS = {"fp32": 2048, "int8": 2048, "bf16": 4096}
 GPU_BATCH_TOKENS = 65536
 
 

@@ -1,10 +1,13 @@
-"""The [CLS]-only forward pass must equal the model's own forward, padding included."""
+"""The fast forward pass ([CLS]-only last layer, packed oneDNN products) must equal the
+model's own forward, padding included."""
 import numpy as np
+import pytest
 import torch
+import torch.nn.functional as F
 from transformers import BertConfig, BertForSequenceClassification, DistilBertConfig, DistilBertForSequenceClassification
 
 from infer._compat import quantize_dynamic_int8
-from infer.cls_forward import _is_plain_bert_classifier, logits_scorer
+from infer.cls_forward import _is_plain_bert_classifier, logits_scorer, packing_works, projection
 
 
 def padded_batch(vocab: int, lengths=(9, 3, 14, 1, 6), seed: int = 0) -> dict[str, torch.Tensor]:
@@ -21,28 +24,67 @@ def padded_batch(vocab: int, lengths=(9, 3, 14, 1, 6), seed: int = 0) -> dict[st
 def tiny_bert(**overrides) -> BertForSequenceClassification:
     torch.manual_seed(0)
     config = BertConfig(vocab_size=60, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
-                        intermediate_size=64, max_position_embeddings=64, num_labels=4, **overrides)
+                        intermediate_size=64, max_position_embeddings=64, num_labels=4,
+                        initializer_range=0.3, **overrides)
     return BertForSequenceClassification(config).eval()
 
 
-def test_cls_only_path_matches_the_full_forward_on_a_padded_batch():
+needs_onednn = pytest.mark.skipif(not packing_works(torch.float32, "cpu"),
+                                  reason="torch's packed oneDNN linear is not available on this build")
+
+
+@pytest.mark.parametrize("pack", [True, False], ids=["packed", "modules"])
+def test_fast_path_matches_the_full_forward_on_a_padded_batch(pack):
     model = tiny_bert()
     assert _is_plain_bert_classifier(model)
     batch = padded_batch(60)
     with torch.inference_mode():
         full = model(**batch).logits
-        fast = logits_scorer(model)(batch)
+        fast = logits_scorer(model, pack=pack)(batch)
     np.testing.assert_allclose(fast.numpy(), full.numpy(), atol=1e-5)
 
 
-def test_cls_only_path_matches_with_eager_attention_and_int8():
+def test_fast_path_matches_with_an_activation_onednn_does_not_fuse():
+    model = tiny_bert(hidden_act="gelu_new")
+    batch = padded_batch(60, seed=2)
+    with torch.inference_mode():
+        np.testing.assert_allclose(logits_scorer(model)(batch).numpy(), model(**batch).logits.numpy(), atol=1e-5)
+
+
+@needs_onednn
+def test_packed_projection_fuses_query_key_value_and_gelu():
+    torch.manual_seed(0)
+    linears = [torch.nn.Linear(16, n) for n in (8, 8, 12)]
+    x = torch.randn(5, 3, 16)
+    with torch.inference_mode():
+        outputs = projection(linears, pack=True)(x)
+        gelu_out = projection(linears[:1], pack=True, gelu=True)(x)[0]
+        assert [o.shape[-1] for o in outputs] == [8, 8, 12]
+        for out, linear in zip(outputs, linears):
+            np.testing.assert_allclose(out.numpy(), linear(x).numpy(), atol=1e-5)
+        np.testing.assert_allclose(gelu_out.numpy(), F.gelu(linears[0](x)).numpy(), atol=1e-5)
+
+
+def test_fast_path_matches_with_eager_attention():
     eager = tiny_bert(attn_implementation="eager")
     batch = padded_batch(60, seed=1)
     with torch.inference_mode():
         np.testing.assert_allclose(logits_scorer(eager)(batch).numpy(), eager(**batch).logits.numpy(), atol=1e-5)
-        quantized = quantize_dynamic_int8(tiny_bert())
-        np.testing.assert_allclose(logits_scorer(quantized)(batch).numpy(), quantized(**batch).logits.numpy(),
-                                   atol=1e-4)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_reduced_precision_fast_path_is_as_close_to_fp32_as_the_model_itself(precision):
+    """bf16 rounds, and int8 scales activations per batch (so [CLS]-only rows quantise a
+    little differently): neither can match the model's own forward exactly. The check is
+    that the fast path strays from fp32 no further than twice as far as the model does."""
+    reduced = tiny_bert().to(torch.bfloat16) if precision == "bf16" else quantize_dynamic_int8(tiny_bert())
+    for seed in range(3):
+        batch = padded_batch(60, seed=seed)
+        with torch.inference_mode():
+            exact = tiny_bert()(**batch).logits
+            own_error = (reduced(**batch).logits.float() - exact).abs().max()
+            fast_error = (logits_scorer(reduced)(batch).float() - exact).abs().max()
+        assert fast_error <= 2 * own_error + 1e-3, (seed, float(fast_error), float(own_error))
 
 
 def test_other_architectures_use_their_own_forward():
