@@ -18,3 +18,5 @@ def test_benchmark_prints_ratios_and_agreement_as_its_last_line(model_dir, tmp_p
     assert results["fp32"]["label_agreement_fp32"] == 1.0
     assert results["fp32"]["max_abs_diff_vs_pipeline"] < 1e-5
     assert all(r["sent_per_s"] > 0 and r["ratio"] > 0 for r in results.values())
+    assert all(r["peak_rss_mb"] > 0 for r in results.values())
+    assert summary["peak_rss_mb"] == max(r["peak_rss_mb"] for r in results.values())
