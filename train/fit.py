@@ -83,6 +83,8 @@ def training_arguments(cfg: Config, checkpoint_dir: Path) -> TrainingArguments:
         logging_steps=t.logging_steps, seed=t.seed, data_seed=t.seed,
         bf16=t.precision == "bf16", fp16=t.precision == "fp16", use_cpu=t.use_cpu,
         dataloader_num_workers=t.dataloader_workers, report_to="none",
+        # pinned host memory only helps copies to a GPU; on CPU torch warns about it
+        dataloader_pin_memory=torch.cuda.is_available() and not t.use_cpu,
         ddp_find_unused_parameters=False,
     )
 
