@@ -121,7 +121,7 @@ def main() -> int:
     pipe_s, pipe_probs = time_pipeline(args.model, texts, args.device, labels, args.repeats)
     results = {"pipeline": {"sent_per_s": args.n / pipe_s, "ratio": 1.0, "peak_rss_mb": peak_rss_mb()}}
     print(f"{'system':<12}{'sent/s':>10}{'x pipeline':>12}{'agree fp32':>12}{'dev_real F1':>13}{'peak RSS MB':>13}")
-    print(f"{'pipeline':<12}{args.n / pipe_s:>10.1f}{1.0:>12.2f}{'':>12}{'':>13}{peak_rss_mb():>13.0f}")
+    print(f"{'pipeline':<12}{args.n / pipe_s:>10.1f}{1.0:>12.2f}{'':>12}{'':>13}{results['pipeline']['peak_rss_mb']:>13.0f}")
     fp32_labels = None
     for mode in modes:
         start_stage()
@@ -138,7 +138,7 @@ def main() -> int:
             entry["max_abs_diff_vs_pipeline"] = float(np.abs(probs - pipe_probs).max())
         results[mode] = entry
         print(f"{mode:<12}{entry['sent_per_s']:>10.1f}{entry['ratio']:>12.2f}{agree:>12.4f}"
-              f"{(f1 if f1 is not None else float('nan')):>13.4f}{peak_rss_mb():>13.0f}")
+              f"{(f1 if f1 is not None else float('nan')):>13.4f}{entry['peak_rss_mb']:>13.0f}")
         del clf
     summary = {"device": args.device, "n": args.n, "repeats": args.repeats, "mean_tokens": float(tokens),
                "threads": torch.get_num_threads(),

@@ -59,14 +59,16 @@ def _is_plain_bert_classifier(model: torch.nn.Module) -> bool:
             and getattr(config, "_attn_implementation", "sdpa") in ("sdpa", "eager"))
 
 
+AttentionInputs = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
 @dataclass
 class LayerPlan:
-    """One encoder layer as projections: query, key+value (one product), the attention
-    output, the feed-forward up projection with its activation, and the down projection."""
+    """One encoder layer as projections: its attention inputs (one product for query, key
+    and value), the attention output, the feed-forward up projection with its activation,
+    and the down projection."""
 
-    query: Projection
-    key_value: Projection
-    query_key_value: Projection
+    inputs: AttentionInputs
     attention_out: Projection
     up: Projection
     down: Projection
@@ -84,30 +86,28 @@ class BertPlan:
 
     @classmethod
     def build(cls, model: BertForSequenceClassification, pack: bool = True) -> "BertPlan":
+        *body, last = model.bert.encoder.layer
         activation = model.config.hidden_act
-        return cls(model, [_layer_plan(layer, activation, pack) for layer in model.bert.encoder.layer])
+        layers = [_layer_plan(layer, activation, pack, cls_only=False) for layer in body]
+        return cls(model, layers + [_layer_plan(last, activation, pack, cls_only=True)])
 
     def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         bert = self.model.bert
         hidden = bert.embeddings(input_ids=input_ids)
         mask = _additive_mask(attention_mask, hidden.dtype)
-        *body, last = self.layers
-        for layer in body:
+        for layer in self.layers:
             hidden = _layer_forward(layer, hidden, mask)
-        cls = _layer_forward(last, hidden, mask, cls_only=True)
-        return self.model.classifier(self.model.dropout(bert.pooler(cls)))
+        return self.model.classifier(self.model.dropout(bert.pooler(hidden)))
 
 
-def _layer_plan(layer, activation: str, pack: bool) -> LayerPlan:
+def _layer_plan(layer, activation: str, pack: bool, cls_only: bool) -> LayerPlan:
     attention = layer.attention.self
-    q, k, v = attention.query, attention.key, attention.value
     fused_gelu = activation == "gelu"  # transformers' "gelu" is the exact (erf) GELU, as oneDNN's
     up = projection([layer.intermediate.dense], pack, gelu=fused_gelu)
     if not fused_gelu:
         up = _then(up, layer.intermediate.intermediate_act_fn)
     return LayerPlan(
-        query=projection([q], pack), key_value=projection([k, v], pack),
-        query_key_value=projection([q, k, v], pack),
+        inputs=_attention_inputs(attention.query, attention.key, attention.value, pack, cls_only),
         attention_out=projection([layer.attention.output.dense], pack), up=up,
         down=projection([layer.output.dense], pack),
         attention_norm=layer.attention.output.LayerNorm, output_norm=layer.output.LayerNorm,
@@ -115,20 +115,30 @@ def _layer_plan(layer, activation: str, pack: bool) -> LayerPlan:
         scaling=attention.scaling)
 
 
-def _layer_forward(plan: LayerPlan, hidden: torch.Tensor, mask: torch.Tensor, cls_only: bool = False) -> torch.Tensor:
-    """BertLayer's forward in eval mode (dropout is the identity). With ``cls_only`` the
-    output is position 0 alone, shape [batch, 1, hidden]."""
+def _attention_inputs(query, key, value, pack: bool, cls_only: bool) -> AttentionInputs:
+    """hidden -> (residual, query, key, value). In the [CLS]-only layer the residual and the
+    query are position 0 alone; keys and values still cover every token."""
+    if not cls_only:
+        query_key_value = projection([query, key, value], pack)
+        return lambda hidden: (hidden, *query_key_value(hidden))
+    cls_query, key_value = projection([query], pack), projection([key, value], pack)
+
+    def inputs(hidden: torch.Tensor):
+        residual = hidden[:, :1]
+        return (residual, *cls_query(residual), *key_value(hidden))
+
+    return inputs
+
+
+def _layer_forward(plan: LayerPlan, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """BertLayer's forward in eval mode (dropout is the identity). The [CLS]-only layer
+    returns position 0 alone, shape [batch, 1, hidden]."""
     batch = hidden.shape[0]
 
     def split_heads(x: torch.Tensor) -> torch.Tensor:
         return x.reshape(batch, x.shape[1], plan.heads, plan.head_size).transpose(1, 2)
 
-    if cls_only:
-        residual = hidden[:, :1]
-        (query,), (key, value) = plan.query(residual), plan.key_value(hidden)
-    else:
-        residual = hidden
-        query, key, value = plan.query_key_value(hidden)
+    residual, query, key, value = plan.inputs(hidden)
     context = F.scaled_dot_product_attention(split_heads(query), split_heads(key), split_heads(value),
                                              attn_mask=mask, scale=plan.scaling)
     context = context.transpose(1, 2).reshape(batch, residual.shape[1], plan.heads * plan.head_size)
@@ -149,11 +159,12 @@ def projection(linears: Sequence[torch.nn.Module], pack: bool, gelu: bool = Fals
     """One or more Linear layers that read the same input, as a function returning their
     outputs. Packed for oneDNN (one product for all of them) when that is available for
     their dtype and device; otherwise each module is called in turn."""
-    if pack and all(type(m) is torch.nn.Linear and m.bias is not None for m in linears):
-        weight = torch.cat([m.weight for m in linears]).detach()
-        if packing_works(weight.dtype, weight.device.type):
-            return _packed_projection(weight, torch.cat([m.bias for m in linears]).detach(),
-                                      [m.out_features for m in linears], gelu)
+    first = linears[0].weight
+    if (pack and all(type(m) is torch.nn.Linear and m.bias is not None for m in linears)
+            and packing_works(first.dtype, first.device.type)):
+        return _packed_projection(torch.cat([m.weight for m in linears]).detach(),
+                                  torch.cat([m.bias for m in linears]).detach(),
+                                  [m.out_features for m in linears], gelu)
     act = (lambda x: F.gelu(x)) if gelu else (lambda x: x)
     return lambda x: tuple(act(m(x)) for m in linears)
 
