@@ -3,7 +3,7 @@
 Two savings, neither of which changes a result beyond float rounding (a test checks
 1e-5 against the model's own forward):
 
-- **The last layer only at [CLS].** A BERT classifier reads only the [CLS] position of
+- **The last layer only at [CLS].** A BERT or MPNet classifier reads only the [CLS] position of
   the last layer. There the keys and values still need every token, but the query,
   the attention output and the feed-forward block (10 of its 12 hidden-size-squared
   matrix products per token) are needed for [CLS] alone. That removes about a sixth
@@ -15,8 +15,10 @@ Two savings, neither of which changes a result beyond float rounding (a test che
   the feed-forward GELU runs inside its product. The packed ops are private to torch,
   so they are probed once and any failure or mismatch falls back to the module.
 
-Models that do not have this exact shape (other architectures, decoders, relative
-positions, chunked feed-forward) use the model's own forward.
+Two architectures take this path: BERT (MiniLM, the default backbone) and MPNet (the
+quality backbone, whose layers add a relative-position bias to the attention scores).
+Models that do not have this exact shape (other architectures, decoders, BERT's relative
+position embeddings, chunked feed-forward) use the model's own forward.
 
 The packed weights are copies taken when the scorer is built: a model whose weights
 change afterwards needs a new scorer (``FramingClassifier.to`` builds one).
@@ -29,7 +31,7 @@ from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
-from transformers import BertForSequenceClassification
+from transformers import BertForSequenceClassification, MPNetForSequenceClassification
 
 Scorer = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 Projection = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
@@ -41,9 +43,9 @@ def logits_scorer(model: torch.nn.Module, pack: bool = True) -> Scorer:
     """Return a function from a padded batch to logits: the fast path when the model
     supports it, else the model's own forward. ``pack=False`` keeps the model's own
     Linear layers (used by tests to check both paths)."""
-    if not _is_plain_bert_classifier(model):
+    plan = EncoderPlan.for_model(model, pack)
+    if plan is None:
         return lambda batch: model(**batch).logits
-    plan = BertPlan.build(model, pack=pack)
     return lambda batch: plan.logits(batch["input_ids"], batch["attention_mask"])
 
 
@@ -57,6 +59,12 @@ def _is_plain_bert_classifier(model: torch.nn.Module) -> bool:
             and getattr(config, "position_embedding_type", "absolute") == "absolute"
             and not getattr(config, "chunk_size_feed_forward", 0)
             and getattr(config, "_attn_implementation", "sdpa") in ("sdpa", "eager"))
+
+
+def _is_plain_mpnet_classifier(model: torch.nn.Module) -> bool:
+    # MPNet (the quality backbone): BERT's post-norm layers plus a relative-position bias
+    # that every layer adds to its attention scores, and a head reading <s> alone
+    return type(model) is MPNetForSequenceClassification
 
 
 AttentionInputs = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]
@@ -80,39 +88,99 @@ class LayerPlan:
 
 
 @dataclass
-class BertPlan:
-    model: BertForSequenceClassification
-    layers: list[LayerPlan]
+class LayerModules:
+    """Where one post-norm encoder layer keeps its parts (BERT and MPNet name them
+    differently)."""
+
+    query: torch.nn.Module
+    key: torch.nn.Module
+    value: torch.nn.Module
+    attention_out: torch.nn.Module
+    attention_norm: torch.nn.LayerNorm
+    up: torch.nn.Module
+    activation: Callable[[torch.Tensor], torch.Tensor]
+    down: torch.nn.Module
+    output_norm: torch.nn.LayerNorm
+    heads: int
+    head_size: int
+    scaling: float
 
     @classmethod
-    def build(cls, model: BertForSequenceClassification, pack: bool = True) -> "BertPlan":
-        *body, last = model.bert.encoder.layer
-        activation = model.config.hidden_act
-        layers = [_layer_plan(layer, activation, pack, cls_only=False) for layer in body]
-        return cls(model, layers + [_layer_plan(last, activation, pack, cls_only=True)])
+    def of_bert(cls, layer) -> "LayerModules":
+        attention = layer.attention.self
+        return cls(attention.query, attention.key, attention.value, layer.attention.output.dense,
+                   layer.attention.output.LayerNorm, layer.intermediate.dense,
+                   layer.intermediate.intermediate_act_fn, layer.output.dense, layer.output.LayerNorm,
+                   attention.num_attention_heads, attention.attention_head_size, attention.scaling)
+
+    @classmethod
+    def of_mpnet(cls, layer) -> "LayerModules":
+        attention = layer.attention.attn
+        return cls(attention.q, attention.k, attention.v, attention.o, layer.attention.LayerNorm,
+                   layer.intermediate.dense, layer.intermediate.intermediate_act_fn, layer.output.dense,
+                   layer.output.LayerNorm, attention.num_attention_heads, attention.attention_head_size,
+                   attention.attention_head_size ** -0.5)
+
+
+@dataclass
+class EncoderPlan:
+    """A classifier as four steps: embed the ids, build the additive attention bias (padding,
+    plus relative positions for MPNet), run the layers (the last at [CLS] alone), apply the
+    head to [CLS]."""
+
+    embed: Callable[[torch.Tensor], torch.Tensor]
+    attention_bias: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    layers: list[LayerPlan]
+    head: Callable[[torch.Tensor], torch.Tensor]
+
+    @classmethod
+    def for_model(cls, model: torch.nn.Module, pack: bool) -> "EncoderPlan | None":
+        if _is_plain_bert_classifier(model):
+            bert = model.bert
+            return cls(embed=lambda ids: bert.embeddings(input_ids=ids),
+                       attention_bias=lambda hidden, mask: _additive_mask(mask, hidden.dtype),
+                       layers=_layer_plans(map(LayerModules.of_bert, bert.encoder.layer), model.config, pack),
+                       head=lambda cls_hidden: model.classifier(model.dropout(bert.pooler(cls_hidden))))
+        if _is_plain_mpnet_classifier(model):
+            mpnet = model.mpnet
+            return cls(embed=lambda ids: mpnet.embeddings(input_ids=ids),
+                       attention_bias=lambda hidden, mask: _mpnet_attention_bias(mpnet.encoder, hidden, mask),
+                       layers=_layer_plans(map(LayerModules.of_mpnet, mpnet.encoder.layer), model.config, pack),
+                       head=model.classifier)
+        return None
 
     def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        bert = self.model.bert
-        hidden = bert.embeddings(input_ids=input_ids)
-        mask = _additive_mask(attention_mask, hidden.dtype)
+        hidden = self.embed(input_ids)
+        bias = self.attention_bias(hidden, attention_mask)
         for layer in self.layers:
-            hidden = _layer_forward(layer, hidden, mask)
-        return self.model.classifier(self.model.dropout(bert.pooler(hidden)))
+            hidden = _layer_forward(layer, hidden, bias)
+        return self.head(hidden)
 
 
-def _layer_plan(layer, activation: str, pack: bool, cls_only: bool) -> LayerPlan:
-    attention = layer.attention.self
+def _mpnet_attention_bias(encoder, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """[batch, heads, queries, keys]. The relative-position bias is the same for every row,
+    so it is computed for one and broadcast (the model's own forward copies it per row)."""
+    position_bias = encoder.compute_position_bias(hidden[:1]).to(hidden.dtype)
+    return _additive_mask(attention_mask, hidden.dtype) + position_bias
+
+
+def _layer_plans(layers, config, pack: bool) -> list[LayerPlan]:
+    *body, last = list(layers)
+    plans = [_layer_plan(modules, config.hidden_act, pack, cls_only=False) for modules in body]
+    return plans + [_layer_plan(last, config.hidden_act, pack, cls_only=True)]
+
+
+def _layer_plan(modules: LayerModules, activation: str, pack: bool, cls_only: bool) -> LayerPlan:
     fused_gelu = activation == "gelu"  # transformers' "gelu" is the exact (erf) GELU, as oneDNN's
-    up = projection([layer.intermediate.dense], pack, gelu=fused_gelu)
+    up = projection([modules.up], pack, gelu=fused_gelu)
     if not fused_gelu:
-        up = _then(up, layer.intermediate.intermediate_act_fn)
+        up = _then(up, modules.activation)
     return LayerPlan(
-        inputs=_attention_inputs(attention.query, attention.key, attention.value, pack, cls_only),
-        attention_out=projection([layer.attention.output.dense], pack), up=up,
-        down=projection([layer.output.dense], pack),
-        attention_norm=layer.attention.output.LayerNorm, output_norm=layer.output.LayerNorm,
-        heads=attention.num_attention_heads, head_size=attention.attention_head_size,
-        scaling=attention.scaling)
+        inputs=_attention_inputs(modules.query, modules.key, modules.value, pack, cls_only),
+        attention_out=projection([modules.attention_out], pack), up=up,
+        down=projection([modules.down], pack),
+        attention_norm=modules.attention_norm, output_norm=modules.output_norm,
+        heads=modules.heads, head_size=modules.head_size, scaling=modules.scaling)
 
 
 def _attention_inputs(query, key, value, pack: bool, cls_only: bool) -> AttentionInputs:
@@ -130,18 +198,21 @@ def _attention_inputs(query, key, value, pack: bool, cls_only: bool) -> Attentio
     return inputs
 
 
-def _layer_forward(plan: LayerPlan, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """BertLayer's forward in eval mode (dropout is the identity). The [CLS]-only layer
-    returns position 0 alone, shape [batch, 1, hidden]."""
+def _layer_forward(plan: LayerPlan, hidden: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """A post-norm encoder layer's forward (BertLayer, MPNetLayer) in eval mode, where
+    dropout is the identity. The [CLS]-only layer returns position 0 alone, shape
+    [batch, 1, hidden]."""
     batch = hidden.shape[0]
 
     def split_heads(x: torch.Tensor) -> torch.Tensor:
         return x.reshape(batch, x.shape[1], plan.heads, plan.head_size).transpose(1, 2)
 
     residual, query, key, value = plan.inputs(hidden)
+    queries = residual.shape[1]
+    bias = bias[:, :, :queries]  # MPNet's bias is per query: keep the queries computed here
     context = F.scaled_dot_product_attention(split_heads(query), split_heads(key), split_heads(value),
-                                             attn_mask=mask, scale=plan.scaling)
-    context = context.transpose(1, 2).reshape(batch, residual.shape[1], plan.heads * plan.head_size)
+                                             attn_mask=bias, scale=plan.scaling)
+    context = context.transpose(1, 2).reshape(batch, queries, plan.heads * plan.head_size)
     (attended,) = plan.attention_out(context)
     attended = plan.attention_norm(attended + residual)
     (inner,) = plan.up(attended)

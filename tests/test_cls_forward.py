@@ -4,20 +4,22 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import BertConfig, BertForSequenceClassification, DistilBertConfig, DistilBertForSequenceClassification
+from transformers import (BertConfig, BertForSequenceClassification, DistilBertConfig,
+                          DistilBertForSequenceClassification, MPNetConfig, MPNetForSequenceClassification)
 
 from infer._compat import quantize_dynamic_int8
-from infer.cls_forward import _is_plain_bert_classifier, logits_scorer, packing_works, projection
+from infer.cls_forward import (_is_plain_bert_classifier, _is_plain_mpnet_classifier, logits_scorer, packing_works,
+                               projection)
 
 
-def padded_batch(vocab: int, lengths=(9, 3, 14, 1, 6), seed: int = 0) -> dict[str, torch.Tensor]:
+def padded_batch(vocab: int, lengths=(9, 3, 14, 1, 6), seed: int = 0, pad_id: int = 0) -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     width = max(lengths)
     ids = torch.randint(5, vocab, (len(lengths), width), generator=generator)
     mask = torch.zeros_like(ids)
     for row, n in enumerate(lengths):
         mask[row, :n] = 1
-        ids[row, n:] = 0
+        ids[row, n:] = pad_id
     return {"input_ids": ids, "attention_mask": mask}
 
 
@@ -29,6 +31,14 @@ def tiny_bert(**overrides) -> BertForSequenceClassification:
     return BertForSequenceClassification(config).eval()
 
 
+def tiny_mpnet(**overrides) -> MPNetForSequenceClassification:
+    torch.manual_seed(0)
+    config = MPNetConfig(vocab_size=60, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                         intermediate_size=64, max_position_embeddings=64, num_labels=4,
+                         initializer_range=0.3, **overrides)
+    return MPNetForSequenceClassification(config).eval()
+
+
 needs_onednn = pytest.mark.skipif(not packing_works(torch.float32, "cpu"),
                                   reason="torch's packed oneDNN linear is not available on this build")
 
@@ -38,6 +48,20 @@ def test_fast_path_matches_the_full_forward_on_a_padded_batch(pack):
     model = tiny_bert()
     assert _is_plain_bert_classifier(model)
     batch = padded_batch(60)
+    with torch.inference_mode():
+        full = model(**batch).logits
+        fast = logits_scorer(model, pack=pack)(batch)
+    np.testing.assert_allclose(fast.numpy(), full.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("pack", [True, False], ids=["packed", "modules"])
+def test_mpnet_fast_path_matches_the_full_forward_with_relative_positions(pack):
+    """MPNet adds a relative-position bias per query: the [CLS]-only layer must keep
+    the bias row of position 0, and padding (id 1 in MPNet) must not shift positions."""
+    model = tiny_mpnet()
+    assert _is_plain_mpnet_classifier(model) and not _is_plain_bert_classifier(model)
+    # one row longer than MPNet's exact-bucket range, so the log-spaced buckets are used too
+    batch = padded_batch(60, lengths=(9, 3, 40, 1, 6), seed=3, pad_id=1)
     with torch.inference_mode():
         full = model(**batch).logits
         fast = logits_scorer(model, pack=pack)(batch)
@@ -72,16 +96,17 @@ def test_fast_path_matches_with_eager_attention():
         np.testing.assert_allclose(logits_scorer(eager)(batch).numpy(), eager(**batch).logits.numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("build", [tiny_bert, tiny_mpnet], ids=["bert", "mpnet"])
 @pytest.mark.parametrize("precision", ["bf16", "int8"])
-def test_reduced_precision_fast_path_is_as_close_to_fp32_as_the_model_itself(precision):
+def test_reduced_precision_fast_path_is_as_close_to_fp32_as_the_model_itself(precision, build):
     """bf16 rounds, and int8 scales activations per batch (so [CLS]-only rows quantise a
     little differently): neither can match the model's own forward exactly. The check is
     that the fast path strays from fp32 no further than twice as far as the model does."""
-    reduced = tiny_bert().to(torch.bfloat16) if precision == "bf16" else quantize_dynamic_int8(tiny_bert())
+    reduced = build().to(torch.bfloat16) if precision == "bf16" else quantize_dynamic_int8(build())
     for seed in range(3):
-        batch = padded_batch(60, seed=seed)
+        batch = padded_batch(60, seed=seed, pad_id=1 if build is tiny_mpnet else 0)
         with torch.inference_mode():
-            exact = tiny_bert()(**batch).logits
+            exact = build()(**batch).logits
             own_error = (reduced(**batch).logits.float() - exact).abs().max()
             fast_error = (logits_scorer(reduced)(batch).float() - exact).abs().max()
         assert fast_error <= 2 * own_error + 1e-3, (seed, float(fast_error), float(own_error))
