@@ -23,20 +23,20 @@ def padded_batch(vocab: int, lengths=(9, 3, 14, 1, 6), seed: int = 0, pad_id: in
     return {"input_ids": ids, "attention_mask": mask}
 
 
-def tiny_bert(**overrides) -> BertForSequenceClassification:
+def tiny_classifier(config_class, model_class, **overrides):
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=60, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
-                        intermediate_size=64, max_position_embeddings=64, num_labels=4,
-                        initializer_range=0.3, **overrides)
-    return BertForSequenceClassification(config).eval()
+    config = config_class(vocab_size=60, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                          intermediate_size=64, max_position_embeddings=64, num_labels=4,
+                          initializer_range=0.3, **overrides)
+    return model_class(config).eval()
+
+
+def tiny_bert(**overrides) -> BertForSequenceClassification:
+    return tiny_classifier(BertConfig, BertForSequenceClassification, **overrides)
 
 
 def tiny_mpnet(**overrides) -> MPNetForSequenceClassification:
-    torch.manual_seed(0)
-    config = MPNetConfig(vocab_size=60, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
-                         intermediate_size=64, max_position_embeddings=64, num_labels=4,
-                         initializer_range=0.3, **overrides)
-    return MPNetForSequenceClassification(config).eval()
+    return tiny_classifier(MPNetConfig, MPNetForSequenceClassification, **overrides)
 
 
 needs_onednn = pytest.mark.skipif(not packing_works(torch.float32, "cpu"),
