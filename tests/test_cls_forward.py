@@ -1,5 +1,7 @@
 """The fast forward pass ([CLS]-only last layer, packed oneDNN products) must equal the
 model's own forward, padding included."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -8,6 +10,7 @@ from transformers import (BertConfig, BertForSequenceClassification, DistilBertC
                           DistilBertForSequenceClassification, MPNetConfig, MPNetForSequenceClassification)
 
 from infer._compat import quantize_dynamic_int8
+from infer.engine import prepare_model
 from infer.cls_forward import (_is_plain_bert_classifier, _is_plain_mpnet_classifier, logits_scorer, packing_works,
                                projection)
 
@@ -120,3 +123,11 @@ def test_other_architectures_use_their_own_forward():
     batch = padded_batch(60)
     with torch.inference_mode():
         np.testing.assert_array_equal(logits_scorer(model)(batch).numpy(), model(**batch).logits.numpy())
+
+
+def test_int8_warns_for_the_architecture_it_was_measured_to_harm():
+    with pytest.warns(UserWarning, match="bf16"):
+        prepare_model(tiny_mpnet(), "int8", torch.device("cpu"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # MiniLM's int8 was measured fine: no warning
+        assert prepare_model(tiny_bert(), "int8", torch.device("cpu")) is not None
