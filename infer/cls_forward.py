@@ -71,23 +71,6 @@ AttentionInputs = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, tor
 
 
 @dataclass
-class LayerPlan:
-    """One encoder layer as projections: its attention inputs (one product for query, key
-    and value), the attention output, the feed-forward up projection with its activation,
-    and the down projection."""
-
-    inputs: AttentionInputs
-    attention_out: Projection
-    up: Projection
-    down: Projection
-    attention_norm: torch.nn.LayerNorm
-    output_norm: torch.nn.LayerNorm
-    heads: int
-    head_size: int
-    scaling: float
-
-
-@dataclass
 class LayerModules:
     """Where one post-norm encoder layer keeps its parts (BERT and MPNet name them
     differently)."""
@@ -120,6 +103,19 @@ class LayerModules:
                    layer.intermediate.dense, layer.intermediate.intermediate_act_fn, layer.output.dense,
                    layer.output.LayerNorm, attention.num_attention_heads, attention.attention_head_size,
                    attention.attention_head_size ** -0.5)
+
+
+@dataclass
+class LayerPlan:
+    """One encoder layer as projections: its attention inputs (one product for query, key
+    and value), the attention output, the feed-forward up projection with its activation,
+    and the down projection. The norms and the head shape are read from ``modules``."""
+
+    inputs: AttentionInputs
+    attention_out: Projection
+    up: Projection
+    down: Projection
+    modules: LayerModules
 
 
 @dataclass
@@ -178,9 +174,7 @@ def _layer_plan(modules: LayerModules, activation: str, pack: bool, cls_only: bo
     return LayerPlan(
         inputs=_attention_inputs(modules.query, modules.key, modules.value, pack, cls_only),
         attention_out=projection([modules.attention_out], pack), up=up,
-        down=projection([modules.down], pack),
-        attention_norm=modules.attention_norm, output_norm=modules.output_norm,
-        heads=modules.heads, head_size=modules.head_size, scaling=modules.scaling)
+        down=projection([modules.down], pack), modules=modules)
 
 
 def _attention_inputs(query, key, value, pack: bool, cls_only: bool) -> AttentionInputs:
@@ -202,22 +196,22 @@ def _layer_forward(plan: LayerPlan, hidden: torch.Tensor, bias: torch.Tensor) ->
     """A post-norm encoder layer's forward (BertLayer, MPNetLayer) in eval mode, where
     dropout is the identity. The [CLS]-only layer returns position 0 alone, shape
     [batch, 1, hidden]."""
-    batch = hidden.shape[0]
+    batch, parts = hidden.shape[0], plan.modules
 
     def split_heads(x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(batch, x.shape[1], plan.heads, plan.head_size).transpose(1, 2)
+        return x.reshape(batch, x.shape[1], parts.heads, parts.head_size).transpose(1, 2)
 
     residual, query, key, value = plan.inputs(hidden)
     queries = residual.shape[1]
     bias = bias[:, :, :queries]  # MPNet's bias is per query: keep the queries computed here
     context = F.scaled_dot_product_attention(split_heads(query), split_heads(key), split_heads(value),
-                                             attn_mask=bias, scale=plan.scaling)
-    context = context.transpose(1, 2).reshape(batch, queries, plan.heads * plan.head_size)
+                                             attn_mask=bias, scale=parts.scaling)
+    context = context.transpose(1, 2).reshape(batch, queries, parts.heads * parts.head_size)
     (attended,) = plan.attention_out(context)
-    attended = plan.attention_norm(attended + residual)
+    attended = parts.attention_norm(attended + residual)
     (inner,) = plan.up(attended)
     (out,) = plan.down(inner)
-    return plan.output_norm(out + attended)
+    return parts.output_norm(out + attended)
 
 
 def _additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

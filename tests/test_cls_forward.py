@@ -64,7 +64,7 @@ def test_mpnet_fast_path_matches_the_full_forward_with_relative_positions(pack):
     model = tiny_mpnet()
     assert _is_plain_mpnet_classifier(model) and not _is_plain_bert_classifier(model)
     # one row longer than MPNet's exact-bucket range, so the log-spaced buckets are used too
-    batch = padded_batch(60, lengths=(9, 3, 40, 1, 6), seed=3, pad_id=1)
+    batch = padded_batch(60, lengths=(9, 3, 40, 1, 6), seed=3, pad_id=model.config.pad_token_id)
     with torch.inference_mode():
         full = model(**batch).logits
         fast = logits_scorer(model, pack=pack)(batch)
@@ -107,7 +107,7 @@ def test_reduced_precision_fast_path_is_as_close_to_fp32_as_the_model_itself(pre
     that the fast path strays from fp32 no further than twice as far as the model does."""
     reduced = build().to(torch.bfloat16) if precision == "bf16" else quantize_dynamic_int8(build())
     for seed in range(3):
-        batch = padded_batch(60, seed=seed, pad_id=1 if build is tiny_mpnet else 0)
+        batch = padded_batch(60, seed=seed, pad_id=reduced.config.pad_token_id)
         with torch.inference_mode():
             exact = build()(**batch).logits
             own_error = (reduced(**batch).logits.float() - exact).abs().max()
