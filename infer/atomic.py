@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # mkstemp creates 0600 files; a published file gets the mode open() would give it
+    os.fchmod(fd, 0o666 & ~_current_umask())
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -39,3 +42,25 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 def atomic_write_jsonl(path: str | Path, rows: Any) -> None:
     lines = [json.dumps(row, ensure_ascii=False) for row in rows]
     atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)  # the only portable way to read the umask is to set it and restore it
+    os.umask(mask)
+    return mask
+
+
+def replace_folder(staged: str | Path, folder: str | Path) -> Path:
+    """Put a finished folder in place of ``folder``: the old one is renamed aside, the staged one
+    renamed in, and only then is the old one deleted. At every moment one complete folder sits
+    under ``folder`` or beside it as ``folder.old``; nothing half-written is ever under the name."""
+    staged, folder = Path(staged), Path(folder)
+    aside = folder.with_name(folder.name + ".old")
+    if aside.exists():
+        shutil.rmtree(aside)
+    if folder.exists():
+        os.replace(folder, aside)
+    os.replace(staged, folder)
+    if aside.exists():
+        shutil.rmtree(aside)
+    return folder

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ._compat import quantize_dynamic_int8
+from .quantize import quantize_dynamic_int8
 from .cls_forward import logits_scorer
 from .errors import FramingInputError
 

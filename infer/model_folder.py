@@ -6,6 +6,7 @@ per-label thresholds, max length) and the provenance a published figure needs
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -34,6 +35,9 @@ class FramingMeta:
     provenance: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    # sha256 of model.safetensors, written when the folder is published and checked at load,
+    # so flipped or truncated weights are an error instead of NaN scores
+    weights_sha256: str | None = None
 
     def threshold_vector(self) -> list[float]:
         return [self.thresholds[label] for label in self.labels]
@@ -105,3 +109,11 @@ def _check_meta(meta: FramingMeta, where: Path) -> None:
             raise ModelFolderError(f"{where}: threshold for {label!r} must be a number in [0, 1], found {value!r}.")
     if not isinstance(meta.max_length, int) or meta.max_length < 8:
         raise ModelFolderError(f"{where}: max_length must be an integer >= 8, found {meta.max_length!r}.")
+
+
+def file_sha256(path: str | Path, block: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(block), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

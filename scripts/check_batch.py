@@ -12,6 +12,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from dedup import near_duplicate_pairs  # scripts/ is on sys.path when a script runs
+
 LABELS = ("martyrdom", "heroism", "triumph", "loss")
 REGISTERS = ("kcna", "russia", "china", "iran", "other_state", "western")
 TOPICS = ("war", "economy", "agriculture", "science", "sport", "disaster",
@@ -96,6 +98,11 @@ def summarise(records: list[dict]) -> None:
     dupes = [t for t, c in Counter(r["text"].strip().lower() for r in records).items() if c > 1]
     if dupes:
         print(f"DUPLICATES: {len(dupes)}, e.g. {dupes[0][:80]!r}")
+    near = near_duplicate_pairs([r["text"] for r in records])
+    if near:
+        i, j, score = near[0]
+        print(f"NEAR-DUPLICATES (5-gram Jaccard >= 0.8): {len(near)} pair(s), e.g. {records[i]['text'][:60]!r} "
+              f"~ {records[j]['text'][:60]!r} ({score:.2f})")
 
 
 def main(argv: list[str]) -> int:

@@ -26,18 +26,43 @@ def _vocab_words() -> list[str]:
     return sorted(words)
 
 
+def build_tiny_tokenizer(vocab: list[str]):
+    """A BERT-style WordPiece tokenizer built with the ``tokenizers`` library itself.
+
+    Passing a vocab file to ``BertTokenizerFast`` stopped working in transformers 5.x (5.25
+    ignores ``vocab_file`` and keeps its 5-token default vocabulary, so every word became
+    [UNK]); a ``tokenizers.Tokenizer`` object is wrapped the same way across 5.x."""
+    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
+    from tokenizers.models import WordPiece
+    from transformers import PreTrainedTokenizerFast
+
+    ids = {token: i for i, token in enumerate(vocab)}
+    core = Tokenizer(WordPiece(ids, unk_token="[UNK]"))
+    core.normalizer = normalizers.BertNormalizer(lowercase=True)
+    core.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    core.decoder = decoders.WordPiece(prefix="##")
+    core.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])])
+    return PreTrainedTokenizerFast(tokenizer_object=core, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
+
+
 def build_tiny_backbone(folder: Path) -> Path:
     """A 2-layer, 32-wide BERT, randomly initialised, with a WordPiece vocabulary that covers
     the example data and (through single letters) any lowercase text."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import AutoTokenizer, BertConfig, BertModel
 
     folder.mkdir(parents=True, exist_ok=True)
     letters = list(string.ascii_lowercase + string.digits + string.punctuation)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + letters + [f"##{c}" for c in letters] + _vocab_words()
     vocab = list(dict.fromkeys(vocab))
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True, model_max_length=512)
-    tokenizer.save_pretrained(str(folder))
+    build_tiny_tokenizer(vocab).save_pretrained(str(folder))
+    reloaded = AutoTokenizer.from_pretrained(str(folder))
+    # the fixture is only useful if the saved tokenizer really has the vocabulary: a silent
+    # fallback to a 5-token default once made every test sentence the same row of [UNK]s
+    assert len(reloaded) == len(vocab), f"tiny tokenizer reloads with {len(reloaded)} tokens, expected {len(vocab)}"
+    assert reloaded.unk_token_id not in reloaded("the nation", add_special_tokens=False)["input_ids"]
     config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=256)
     import torch

@@ -16,7 +16,8 @@ def test_benchmark_prints_ratios_and_agreement_as_its_last_line(model_dir, tmp_p
     results = summary["results"]
     assert set(results) == {"pipeline", "fp32", "bf16", "int8"}
     assert results["fp32"]["label_agreement_fp32"] == 1.0
-    assert results["fp32"]["max_abs_diff_vs_pipeline"] < 1e-5
+    # padded, length-sorted batches sum in another order than the pipeline: ~1e-5 apart in fp32
+    assert results["fp32"]["max_abs_diff_vs_pipeline"] < 5e-5
     assert all(r["sent_per_s"] > 0 and r["ratio"] > 0 for r in results.values())
     assert all(r["peak_rss_mb"] > 0 for r in results.values())
     assert summary["peak_rss_mb"] == max(r["peak_rss_mb"] for r in results.values())

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from transformers import (BertConfig, BertForSequenceClassification, DistilBertConfig,
                           DistilBertForSequenceClassification, MPNetConfig, MPNetForSequenceClassification)
 
-from infer._compat import quantize_dynamic_int8
+from infer.quantize import quantize_dynamic_int8
 from infer.engine import prepare_model
 from infer.cls_forward import (_is_plain_bert_classifier, _is_plain_mpnet_classifier, logits_scorer, packing_works,
                                projection)

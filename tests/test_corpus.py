@@ -8,12 +8,12 @@ import pytest
 
 from train.config import DataConfig
 from train.data import load_split, normalise
-from train.dedup import near_duplicate_pairs
 
 from conftest import ROOT, SHARED
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from check_batch import HEADLINE, REGISTERS, TOPICS  # noqa: E402  (the same spec the writers checked against)
+from dedup import near_duplicate_pairs  # noqa: E402
 
 CORPUS = ROOT / "data" / "corpus"
 SPLITS = ("train", "dev", "test")

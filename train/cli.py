@@ -98,7 +98,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .harness import evaluate
+    from .evaluate import evaluate
 
     figures = evaluate(args.model_dir, args.data, args.out, by=args.by, compare=args.compare,
                        baselines=not args.no_baselines, bootstrap=args.bootstrap, seed=args.seed)
@@ -111,7 +111,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from infer import FramingClassifier
-    from infer.predict_cli import PredictOptions, predict_file, write_html
+    from infer.corpus import PredictOptions, predict_file, write_html
 
     if args.threads:
         import torch

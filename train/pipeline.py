@@ -20,7 +20,7 @@ from .backbone import Backbone, backbone_provenance, resolve_backbone
 from .config import Config
 from .data import LabelledSet, check_leakage, data_sha256, load_split
 from .fit import FitResult, fit, save_weights
-from .harness import evaluate_sets
+from .evaluate import evaluate_sets
 from .self_training import adopt_student, self_train
 from .thresholds import tune_thresholds
 

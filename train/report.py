@@ -8,7 +8,7 @@ import numpy as np
 
 from infer.atomic import atomic_path, atomic_write_json, atomic_write_jsonl, atomic_write_text
 
-from .evaluate import SetReport
+from .scoring import SetReport
 
 N_ERRORS = 15
 

@@ -1,4 +1,4 @@
-"""Version workarounds, kept apart so the main path reads cleanly."""
+"""int8 quantisation of a model's Linear layers (CPU)."""
 from __future__ import annotations
 
 import warnings

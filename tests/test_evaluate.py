@@ -6,7 +6,7 @@ import pytest
 
 from infer import FramingInputError
 from infer.readers import DataError
-from train.harness import evaluate
+from train.evaluate import evaluate
 
 ROWS = [
     {"text": "The veterans laid wreaths for the fallen.", "labels": ["martyrdom"], "register": "kcna"},

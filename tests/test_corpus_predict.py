@@ -8,7 +8,7 @@ import time
 import pytest
 
 from infer import FramingClassifier, FramingInputError
-from infer.predict_cli import PredictOptions, predict_file
+from infer.corpus import PredictOptions, predict_file
 
 from conftest import ROOT
 
