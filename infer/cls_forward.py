@@ -22,6 +22,9 @@ position embeddings, chunked feed-forward) use the model's own forward.
 
 The packed weights are copies taken when the scorer is built: a model whose weights
 change afterwards needs a new scorer (``FramingClassifier.to`` builds one).
+
+``choose_forward`` says which path it took and why not, so that a torch whose private ops
+went missing costs a log line and a failing test rather than a silent 1.5x.
 """
 from __future__ import annotations
 
@@ -33,20 +36,65 @@ import torch
 import torch.nn.functional as F
 from transformers import BertForSequenceClassification, MPNetForSequenceClassification
 
+from .errors import FramingInputError
+
 Scorer = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 Projection = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
 # a typical batch's row count; oneDNN picks its packed layout with it, any count still works
 PACKING_ROWS_HINT = 2048
+PACKABLE_DTYPES = (torch.float32, torch.bfloat16)
 
 
-def logits_scorer(model: torch.nn.Module, pack: bool = True) -> Scorer:
-    """Return a function from a padded batch to logits: the fast path when the model
-    supports it, else the model's own forward. ``pack=False`` keeps the model's own
-    Linear layers (used by tests to check both paths)."""
-    plan = EncoderPlan.for_model(model, pack)
-    if plan is None:
-        return lambda batch: model(**batch).logits
-    return lambda batch: plan.logits(batch["input_ids"], batch["attention_mask"])
+@dataclass(frozen=True)
+class Forward:
+    """The forward pass chosen for one model, and why the faster parts are not used."""
+
+    score: Scorer
+    fast_path: bool  # this module's [CLS]-only pass, rather than the model's own forward
+    packed: bool  # Linear layers run as pre-packed oneDNN products
+    reason: str  # why the fast path or packing is off; "" when both are on
+
+
+def choose_forward(model: torch.nn.Module, fast_path: bool | None = None, pack: bool = True) -> Forward:
+    """The fastest exact forward for ``model``. ``fast_path``: None uses this module's pass when
+    the model has its shape; False forces the model's own forward; True requires this pass,
+    with packed products wherever they apply (fp32 and bf16 on CPU), and raises
+    FramingInputError otherwise. ``pack=False`` keeps the model's own Linear layers (tests
+    check both)."""
+    unfit = "fast_path=False was asked for" if fast_path is False else _unfit_reason(model)
+    if unfit:
+        _require(fast_path, unfit)
+        return Forward(lambda batch: model(**batch).logits, fast_path=False, packed=False, reason=unfit)
+    skipped = _packing_skipped(model) if pack else "pack=False was asked for"
+    missing = "" if skipped else packing_problem(model.dtype)
+    _require(fast_path, missing)
+    plan = EncoderPlan.for_model(model, pack=not (skipped or missing))
+    return Forward(lambda batch: plan.logits(batch["input_ids"], batch["attention_mask"]), fast_path=True,
+                   packed=not (skipped or missing), reason=skipped or missing)
+
+
+def _require(fast_path: bool | None, problem: str) -> None:
+    if fast_path and problem:
+        raise FramingInputError(f"fast_path=True requires the [CLS]-only pass with packed oneDNN products, but "
+                                f"{problem}. Pass fast_path=None to fall back quietly, or fast_path=False.")
+
+
+def _unfit_reason(model: torch.nn.Module) -> str:
+    if _is_plain_bert_classifier(model) or _is_plain_mpnet_classifier(model):
+        return ""
+    return f"{type(model).__name__} is not a plain BERT or MPNet sequence classifier"
+
+
+def _packing_skipped(model: torch.nn.Module) -> str:
+    """Why packing does not apply to this model by design ("" when it does)."""
+    weight = next((m.weight for m in model.modules() if type(m) is torch.nn.Linear), None)
+    if weight is None:
+        return "int8 layers are quantised, not packed"
+    if weight.device.type != "cpu":
+        return f"packing is for CPU; on {weight.device.type} the Linear modules run"
+    if weight.dtype not in PACKABLE_DTYPES:
+        return f"{weight.dtype} weights are not packed"
+    return ""
 
 
 def _is_plain_bert_classifier(model: torch.nn.Module) -> bool:
@@ -222,11 +270,9 @@ def _additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Te
 
 def projection(linears: Sequence[torch.nn.Module], pack: bool, gelu: bool = False) -> Projection:
     """One or more Linear layers that read the same input, as a function returning their
-    outputs. Packed for oneDNN (one product for all of them) when that is available for
-    their dtype and device; otherwise each module is called in turn."""
-    first = linears[0].weight
-    if (pack and all(type(m) is torch.nn.Linear and m.bias is not None for m in linears)
-            and packing_works(first.dtype, first.device.type)):
+    outputs. With ``pack`` (the caller has checked ``packing_problem``) they become one
+    packed oneDNN product; otherwise each module is called in turn."""
+    if pack and all(type(m) is torch.nn.Linear and m.bias is not None for m in linears):
         return _packed_projection(torch.cat([m.weight for m in linears]).detach(),
                                   torch.cat([m.bias for m in linears]).detach(),
                                   [m.out_features for m in linears], gelu)
@@ -250,12 +296,12 @@ def _then(first: Projection, activation: Callable[[torch.Tensor], torch.Tensor])
 
 
 @lru_cache(maxsize=None)
-def packing_works(dtype: torch.dtype, device_type: str) -> bool:
-    """Whether torch's packed oneDNN linear runs here and agrees with F.linear, with and
-    without the fused GELU. Probed once per dtype: these ops are private to torch and
-    may change between versions."""
-    if device_type != "cpu" or dtype not in (torch.float32, torch.bfloat16) or not torch.backends.mkldnn.is_available():
-        return False
+def packing_problem(dtype: torch.dtype) -> str:
+    """Why torch's packed oneDNN linear cannot be used on CPU for ``dtype`` ("" when it runs
+    and agrees with F.linear, with and without the fused GELU). Probed once per dtype: these
+    ops are private to torch and may change between versions."""
+    if not torch.backends.mkldnn.is_available():
+        return f"this torch ({torch.__version__}) was built without oneDNN (torch.backends.mkldnn)"
     generator = torch.Generator().manual_seed(0)
     x, weight, bias = (torch.randn(shape, generator=generator).to(dtype) for shape in ((7, 3, 24), (40, 24), (40,)))
     tolerance = 1e-4 if dtype == torch.float32 else 5e-2
@@ -263,7 +309,11 @@ def packing_works(dtype: torch.dtype, device_type: str) -> bool:
         with torch.inference_mode():
             plain, gelu = _packed_projection(weight, bias, [40], False), _packed_projection(weight, bias, [40], True)
             expected = F.linear(x.float(), weight.float(), bias.float())
-            return (torch.allclose(plain(x)[0].float(), expected, atol=tolerance, rtol=tolerance)
-                    and torch.allclose(gelu(x)[0].float(), F.gelu(expected), atol=tolerance, rtol=tolerance))
-    except (RuntimeError, AttributeError, TypeError):
-        return False
+            agree = (torch.allclose(plain(x)[0].float(), expected, atol=tolerance, rtol=tolerance)
+                     and torch.allclose(gelu(x)[0].float(), F.gelu(expected), atol=tolerance, rtol=tolerance))
+    except (RuntimeError, AttributeError, TypeError) as exc:
+        first_words = " ".join(str(exc).split())[:120]
+        return (f"torch {torch.__version__}'s packed oneDNN linear ops (torch.ops.mkldnn._reorder_linear_weight, "
+                f"_linear_pointwise) failed their {dtype} probe: {type(exc).__name__}: {first_words}")
+    return "" if agree else (f"torch {torch.__version__}'s packed oneDNN linear disagrees with F.linear "
+                             f"in its {dtype} probe")

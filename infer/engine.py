@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .quantize import quantize_dynamic_int8
-from .cls_forward import logits_scorer
+from .cls_forward import choose_forward
 from .errors import FramingInputError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
@@ -65,11 +65,19 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         if device.type == "cuda":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         return "bf16" if cpu_has_fast_bf16() else "fp32"
-    if precision == "fp16" and device.type != "cuda":
-        raise FramingInputError("precision='fp16' needs a CUDA GPU; on CPU use 'bf16', 'int8' or 'fp32'.")
-    if precision == "int8" and device.type != "cpu":
-        raise FramingInputError("precision='int8' (dynamic quantisation) runs on CPU only; on GPU use 'fp16' or 'bf16'.")
+    problem = precision_problem(precision, device)
+    if problem:
+        raise FramingInputError(problem)
     return precision
+
+
+def precision_problem(precision: str, device: torch.device) -> str:
+    """Why a resolved precision cannot run on ``device`` ("" when it can)."""
+    if precision == "fp16" and device.type != "cuda":
+        return "precision='fp16' needs a CUDA GPU; on CPU use 'bf16', 'int8' or 'fp32'."
+    if precision == "int8" and device.type != "cpu":
+        return "precision='int8' (dynamic quantisation) runs on CPU only; on GPU use 'fp16' or 'bf16'."
+    return ""
 
 
 # Dynamic int8 kept 97.5% of MiniLM's labels, but only 88% of the mpnet quality model's, whose
@@ -79,7 +87,8 @@ INT8_MEASURED_HARMFUL = {"mpnet"}
 
 
 def prepare_model(model: torch.nn.Module, precision: str, device: torch.device) -> torch.nn.Module:
-    """Return the model in eval mode, on ``device``, in the (already resolved) precision."""
+    """Return the model in eval mode, on ``device``, in the (already resolved) precision.
+    The model is converted in place, int8 included: no copy of the fp32 weights stays behind."""
     model = model.eval().to(device)
     if precision == "bf16":
         return model.to(torch.bfloat16)
@@ -107,6 +116,23 @@ def special_token_frame(tokenizer) -> tuple[list[int], list[int]]:
     raise FramingInputError("Could not locate the special tokens this tokenizer adds around a sentence.")
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """What a classifier runs on, decided at load (``FramingClassifier.runtime``)."""
+
+    device: str
+    precision: str
+    fast_path: bool  # infer/cls_forward.py's [CLS]-only pass, rather than the model's own forward
+    packed: bool  # Linear layers run as pre-packed oneDNN products (CPU, fp32 and bf16)
+    reason: str  # why the fast path or packing is off; "" when both are on
+
+    def describe(self) -> str:
+        path = "fast path ([CLS]-only last layer)" if self.fast_path else "the model's own forward"
+        weights = "packed oneDNN weights" if self.packed else "unpacked weights"
+        why = f" ({self.reason})" if self.reason else ""
+        return f"{self.device}, {self.precision}: {path}, {weights}{why}"
+
+
 @dataclass
 class Windows:
     """Token-id windows, each with special tokens, and the sentence each came from."""
@@ -119,9 +145,12 @@ class BatchEngine:
     """Scores sentences with a sequence-classification model; returns logits in input order."""
 
     def __init__(self, model: torch.nn.Module, tokenizer, max_length: int, device: torch.device,
-                 batch_tokens: int | None = None, window_overlap: float = 0.25, precision: str = "fp32"):
+                 batch_tokens: int | None = None, window_overlap: float = 0.25, precision: str = "fp32",
+                 fast_path: bool | None = None):
         self.model = model
-        self.score = logits_scorer(model)
+        forward = choose_forward(model, fast_path)
+        self.score = forward.score
+        self.runtime = Runtime(device.type, precision, forward.fast_path, forward.packed, forward.reason)
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.device = device

@@ -2,7 +2,8 @@
 
 Each yields ``(where, record)`` where ``where`` is "file:line" (or "file:row N"),
 so every later error can point at the exact record. Memory stays bounded: rows
-are read one at a time (Parquet in row groups).
+are read one at a time (Parquet in row groups). Text files must be UTF-8 (a BOM is
+accepted); anything else is a DataError naming the line and how to convert it.
 """
 from __future__ import annotations
 
@@ -38,26 +39,24 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno}). "
-                                'Each line must be one JSON object, e.g. {"text": "...", "labels": ["loss"]}.') from exc
-            if not isinstance(record, dict):
-                raise DataError(f"{where}: expected a JSON object, found {type(record).__name__}.")
-            yield where, record
+    for lineno, line in enumerate(_utf8_lines(path), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno}). "
+                            'Each line must be one JSON object, e.g. {"text": "...", "labels": ["loss"]}.') from exc
+        if not isinstance(record, dict):
+            raise DataError(f"{where}: expected a JSON object, found {type(record).__name__}.")
+        yield where, record
 
 
 def _iter_csv(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    with open(path, encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        for row in reader:
-            yield f"{path}:{reader.line_num}", dict(row)
+    reader = csv.DictReader(_utf8_lines(path))
+    for row in reader:
+        yield f"{path}:{reader.line_num}", dict(row)
 
 
 def _iter_parquet(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -71,7 +70,29 @@ def _iter_parquet(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _iter_txt(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if line.strip():
-                yield f"{path}:{lineno}", {"text": line.rstrip("\n")}
+    for lineno, line in enumerate(_utf8_lines(path), 1):
+        if line.strip():
+            yield f"{path}:{lineno}", {"text": line.rstrip("\r\n")}
+
+
+def _utf8_lines(path: Path) -> Iterator[str]:
+    """The file's lines, decoded one at a time so a bad byte is reported with its line
+    (text-mode reading only says "position 8191" of some buffer). A UTF-8 BOM is dropped:
+    Excel and Notepad write one, and left in place it would rename the first CSV column."""
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(_not_utf8(path, lineno, raw, exc)) from None
+            yield line[1:] if lineno == 1 and line.startswith("\ufeff") else line
+
+
+def _not_utf8(path: Path, lineno: int, raw: bytes, exc: UnicodeDecodeError) -> str:
+    # UTF-16 shows itself by its BOM or NUL bytes; otherwise Windows-1252 is by far the usual
+    # culprit (it also reads Latin-1), and `file -i` confirms or corrects the guess
+    utf16 = lineno == 1 and raw[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in raw
+    source = "UTF-16" if utf16 else "WINDOWS-1252"
+    return (f"{path}:{lineno}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line). "
+            f"Files must be UTF-8; this one looks like {source} (check with `file -i {path}`). Convert it with "
+            f"`iconv -f {source} -t UTF-8 {path} > {path.stem}.utf8{path.suffix}`.")

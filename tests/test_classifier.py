@@ -1,10 +1,17 @@
+import logging
+
 import numpy as np
 import pytest
 import torch
+from test_cls_forward import expects_onednn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+import infer.classifier
+import infer.engine
 from infer import FramingClassifier
 from infer.engine import BatchEngine
+from infer.errors import FramingInputError
+from infer.model_folder import read_meta
 
 TEXTS = ["The brave soldiers won a great victory.", "Mothers wept.", "", "The delegation discussed trade.",
          "The nation mourned the heroes who gave their lives for the motherland and its future."]
@@ -83,6 +90,92 @@ def test_long_sentence_is_scored_in_windows_not_truncated(clf):
 
 def test_to_returns_self(clf):
     assert clf.to("cpu") is clf
+
+
+@pytest.mark.parametrize("request_", ["bf16", "auto"])
+def test_to_keeps_the_precision_chosen_at_load(model_dir, monkeypatch, request_):
+    monkeypatch.setattr(infer.engine, "cpu_has_fast_bf16", lambda: True)  # so that auto means bf16 here too
+    moved = FramingClassifier.from_pretrained(model_dir, device="cpu", precision=request_)
+    assert moved.to("cpu") is moved
+    assert moved.precision == moved.runtime.precision == "bf16" and moved.model.dtype == torch.bfloat16
+    fresh = FramingClassifier.from_pretrained(model_dir, device="cpu", precision="bf16")
+    np.testing.assert_array_equal(moved.predict_proba(TEXTS), fresh.predict_proba(TEXTS))
+
+
+def test_fp32_load_after_a_bf16_load_is_exact(clf, model_dir):
+    """Round-trips cpu-bf16 -> fp32: a bf16 load shares and mutates nothing that a later fp32
+    load from the same folder reads."""
+    reference = clf.predict_proba(TEXTS)
+    bf16 = FramingClassifier.from_pretrained(model_dir, device="cpu", precision="bf16").to("cpu")
+    assert not np.array_equal(bf16.predict_proba(TEXTS), reference)  # else this test could not tell
+    fresh = FramingClassifier.from_pretrained(model_dir, device="cpu", precision="fp32")
+    np.testing.assert_array_equal(fresh.predict_proba(TEXTS), reference)
+
+
+def test_int8_replaces_the_linear_layers_and_keeps_no_fp32_copy(model_dir):
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    n_linear = sum(type(m) is torch.nn.Linear for m in model.modules())
+    int8 = FramingClassifier(model, AutoTokenizer.from_pretrained(model_dir), read_meta(model_dir), precision="int8")
+    quantised = [m for m in int8.model.modules() if type(m) is torch.ao.nn.quantized.dynamic.Linear]
+    assert n_linear > 0 and len(quantised) == n_linear
+    assert not any(type(m) is torch.nn.Linear for m in int8.model.modules())
+    assert [v for v in vars(int8).values() if isinstance(v, torch.nn.Module)] == [model]
+    assert not int8.runtime.packed and "quantised" in int8.runtime.reason
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error a machine without a GPU gives")
+def test_to_cuda_without_a_gpu_is_a_clear_error(clf):
+    with pytest.raises(FramingInputError, match="device='cuda' was asked for, but torch sees no CUDA GPU"):
+        clf.to("cuda")
+    assert clf.device.type == "cpu"
+
+
+def test_to_a_device_the_precision_cannot_run_on_says_how_to_reload(model_dir, monkeypatch):
+    int8 = FramingClassifier.from_pretrained(model_dir, device="cpu", precision="int8")
+    before = int8.predict_proba(TEXTS)
+    monkeypatch.setattr(infer.classifier, "resolve_device", lambda device: torch.device("cuda"))
+    with pytest.raises(FramingInputError, match=r"Cannot move this int8 classifier to cuda: precision='int8' .*"
+                                                r"from_pretrained\(path, device='cuda', precision=\.\.\.\)"):
+        int8.to("cuda")
+    assert int8.device.type == "cpu" and int8.precision == "int8"
+    np.testing.assert_array_equal(int8.predict_proba(TEXTS), before)
+
+
+@expects_onednn
+def test_fp32_on_this_cpu_runs_the_fast_path_with_packed_weights(clf):
+    assert (clf.runtime.fast_path, clf.runtime.packed, clf.runtime.reason) == (True, True, "")
+
+
+def test_fast_path_false_runs_the_models_own_forward(clf, model_dir):
+    own = FramingClassifier.from_pretrained(model_dir, device="cpu", fast_path=False)
+    assert not own.runtime.fast_path and own.runtime.reason == "fast_path=False was asked for"
+    calls = {"own": 0, "fast": 0}
+    own.model.register_forward_hook(lambda *_: calls.__setitem__("own", calls["own"] + 1))
+    hook = clf.model.register_forward_hook(lambda *_: calls.__setitem__("fast", calls["fast"] + 1))
+    try:
+        np.testing.assert_allclose(own.predict_proba(TEXTS), clf.predict_proba(TEXTS), atol=1e-5)
+    finally:
+        hook.remove()
+    # the fast path calls the model's parts, never the model itself
+    assert clf.runtime.fast_path and calls["fast"] == 0 and calls["own"] > 0
+
+
+def test_a_load_logs_its_runtime_once(model_dir, caplog):
+    caplog.set_level(logging.INFO, logger="infer.classifier")
+    loaded = FramingClassifier.from_pretrained(model_dir, device="cpu", precision="bf16")
+    loaded.predict_proba(TEXTS)
+    lines = [r.getMessage() for r in caplog.records if r.name == "infer.classifier"]
+    assert lines == [f"FramingClassifier on {loaded.runtime.describe()}"]
+    assert lines[0].startswith("FramingClassifier on cpu, bf16: ")
+    assert "fast path" in lines[0] or "own forward" in lines[0]
+
+
+def test_requiring_the_fast_path_when_packing_is_missing_is_a_clear_error(model_dir, monkeypatch):
+    monkeypatch.setattr(infer.cls_forward, "packing_problem", lambda dtype: "the probe failed")
+    with pytest.raises(FramingInputError, match="fast_path=True requires .*the probe failed"):
+        FramingClassifier.from_pretrained(model_dir, device="cpu", fast_path=True)
+    quiet = FramingClassifier.from_pretrained(model_dir, device="cpu")
+    assert quiet.runtime.fast_path and not quiet.runtime.packed and quiet.runtime.reason == "the probe failed"
 
 
 def test_analyze_gives_spans_and_profile(clf):

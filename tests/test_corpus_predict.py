@@ -108,3 +108,100 @@ def test_parquet_output_holds_error_rows_and_article_rows(clf, tmp_path):
     assert [r["type"] for r in table if r["id"] == 1] == ["article", "sentence", "sentence"]
     assert [r["error"] for r in table if r["id"] == 2] == ["text field 'text' is empty"]
     assert json.loads(table[0]["shares"])["loss"] >= 0
+
+
+def interrupted_run(clf, src, out, monkeypatch, opts=None):
+    """Score everything but stop before the output is published, as a kill at the very end would:
+    the progress file and the partial output stay behind."""
+    from infer import corpus
+
+    def killed(*_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(corpus, "_finish", killed)
+    with pytest.raises(KeyboardInterrupt):
+        predict_file(clf, src, out, opts or PredictOptions(id_field="id", chunk_size=2))
+    monkeypatch.undo()
+
+
+def other_thresholds(model_dir, tmp_path):
+    import shutil
+
+    from infer import read_meta, write_meta
+
+    folder = shutil.copytree(model_dir, tmp_path / "other_model")
+    meta = read_meta(folder)
+    meta.thresholds = {label: 0.25 for label in meta.labels}
+    write_meta(folder, meta)
+    return FramingClassifier.from_pretrained(folder, device="cpu")
+
+
+@pytest.mark.parametrize("change, message", [
+    ("shuffled", r"input\.head_sha256 was '[0-9a-f]{12}\.\.\.'"),
+    ("shorter", r"input\.size was \d+, now \d+;"),
+    ("articles", r"options\.articles was False, now True"),
+    ("no_text", r"options\.keep_text was True, now False"),
+    ("model", r"model was '[0-9a-f]{12}\.\.\.', now '[0-9a-f]{12}\.\.\.'\)"),
+])
+def test_resume_refuses_a_different_job(clf, model_dir, tmp_path, monkeypatch, change, message):
+    rows = [{"id": i, "text": f"Delegation {i} discussed trade."} for i in range(5)]
+    src, out = write_lines(tmp_path / "in.jsonl", rows), tmp_path / "out.jsonl"
+    interrupted_run(clf, src, out, monkeypatch)
+    opts = PredictOptions(id_field="id", chunk_size=2, resume=True, articles=change == "articles",
+                          keep_text=change != "no_text")
+    if change in ("shuffled", "shorter"):
+        write_lines(src, rows[::-1] if change == "shuffled" else rows[:3])
+    resumer = other_thresholds(model_dir, tmp_path) if change == "model" else clf
+    with pytest.raises(FramingInputError, match=rf"--resume: .*out\.jsonl\.progress\.json was written by a different "
+                                                rf"job \(.*{message}.*resuming would mix rows.*to start over"):
+        predict_file(resumer, src, out, opts)
+    assert not out.exists()
+
+
+def test_resume_of_the_same_job_finishes_it(clf, tmp_path, monkeypatch):
+    src = write_lines(tmp_path / "in.jsonl", [{"id": i, "text": f"Delegation {i} met."} for i in range(5)])
+    out = tmp_path / "out.jsonl"
+    interrupted_run(clf, src, out, monkeypatch)
+    job = json.loads((tmp_path / "out.jsonl.progress.json").read_text())["job"]
+    assert job["input"]["size"] == src.stat().st_size and job["options"]["precision"] == "fp32"
+    summary = predict_file(clf, src, out, PredictOptions(id_field="id", chunk_size=2, resume=True))
+    assert summary.records == 5
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == list(range(5))
+
+
+def test_progress_file_without_fingerprint_is_refused(clf, tmp_path):
+    src = write_lines(tmp_path / "in.jsonl", [{"text": "a b"}])
+    (tmp_path / "out.jsonl.partial").write_text("")
+    (tmp_path / "out.jsonl.progress.json").write_text('{"records_done": 0, "bytes": 0, "source": "in.jsonl"}')
+    with pytest.raises(FramingInputError, match="holds no job fingerprint: an older version wrote it"):
+        predict_file(clf, src, tmp_path / "out.jsonl", PredictOptions(resume=True))
+
+
+def test_lone_surrogate_is_replaced_and_flagged(clf, tmp_path):
+    lines = ['{"id": 1, "text": "Mothers wept \\ud83d.", "note": ["\\udc00"]}', '{"id": 2, "text": "They won."}']
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for articles in (False, True):
+        out = tmp_path / f"out_{articles}.jsonl"
+        summary = predict_file(clf, tmp_path / "in.jsonl", out, PredictOptions(id_field="id", articles=articles))
+        rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+        assert summary.bad == 0 and "error" not in rows[0]
+        assert rows[0]["warning"] == ("'text', 'note' had invalid unicode (lone surrogate), replaced with U+FFFD")
+        assert ("warning" in rows[-1]) is False
+    assert rows[1]["text"] == "Mothers wept \ufffd." and rows[1]["type"] == "sentence"
+
+
+def test_parquet_columns_hold_every_mix_of_types(clf, tmp_path):
+    import pyarrow.parquet as pq
+
+    src = write_lines(tmp_path / "in.jsonl", [
+        {"text": "a", "source": 7, "weight": 1, "flag": True, "big": 1},
+        {"text": "b", "source": "kcna", "weight": 2.5, "flag": 3, "big": 2 ** 70},
+        {"text": "c", "source": None, "weight": None, "flag": None, "big": None}])
+    out = tmp_path / "out.parquet"
+    predict_file(clf, src, out)
+    table = pq.read_table(out)
+    assert str(table.schema.field("weight").type) == "double"
+    assert table.column("weight").to_pylist() == [1.0, 2.5, None]
+    assert table.column("source").to_pylist() == ["7", "kcna", None]
+    assert table.column("flag").to_pylist() == ["true", "3", None]
+    assert table.column("big").to_pylist() == ["1", str(2 ** 70), None]

@@ -1,4 +1,4 @@
-from infer.segment import split_sentences
+from infer.segment import MAX_BLOCK_CHARS, split_sentences
 
 
 def spans_round_trip(text):
@@ -34,3 +34,38 @@ def test_very_long_article_is_split_fully_and_exactly():
 
 def test_paragraph_breaks_split():
     assert spans_round_trip("First line without stop\nSecond line.") == ["First line without stop", "Second line."]
+
+
+def unbroken_text(n_chars):
+    """Words with no punctuation and no newline: scraped text that gives the splitter no break."""
+    words = ["people", "leader", "harvest", "nation", "workers", "plan"]
+    text = " ".join(words[i % len(words)] + str(i % 7) for i in range(n_chars // 5))
+    return text[:n_chars]
+
+
+def best_time(text, repeats=2):
+    import time
+
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        split_sentences(text)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def test_text_without_sentence_breaks_is_split_in_linear_time(caplog):
+    small, large = unbroken_text(50_000), unbroken_text(200_000)
+    ratio = best_time(large) / best_time(small)
+    # 4x the text: linear work takes ~4x; the old quadratic splitter took ~16x
+    assert ratio < 9, f"200k chars took {ratio:.1f}x the time of 50k chars"
+    caplog.clear()
+    texts = spans_round_trip(large)
+    assert len(texts) >= 50 and max(map(len, texts)) <= MAX_BLOCK_CHARS
+    assert "".join(texts).replace(" ", "") == large.replace(" ", "")  # nothing lost between windows
+    assert caplog.text.count("no sentence break") == 1
+
+
+def test_a_run_without_any_blank_is_cut_hard():
+    n = MAX_BLOCK_CHARS
+    assert [(s.start, s.end) for s in split_sentences("x" * (2 * n + 10))] == [(0, n), (n, 2 * n), (2 * n, 2 * n + 10)]
