@@ -89,13 +89,7 @@ def trained_run(tiny_backbone, tmp_path_factory) -> dict:
     from train.pipeline import train
 
     out = tmp_path_factory.mktemp("run")
-    cwd = os.getcwd()
-    os.chdir(ROOT)
-    try:
-        summary = train(load_config(ROOT / "configs" / "tiny.yaml", tiny_overrides(tiny_backbone, out)))
-    finally:
-        os.chdir(cwd)
-    return summary
+    return train(load_config(ROOT / "configs" / "tiny.yaml", tiny_overrides(tiny_backbone, out)))
 
 
 @pytest.fixture(scope="session")

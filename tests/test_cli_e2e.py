@@ -57,13 +57,12 @@ def test_existing_model_is_not_overwritten(trained_run, tiny_backbone, capsys):
     assert "already exists" in capsys.readouterr().err
 
 
-def test_resume_continues_from_last_checkpoint(tiny_backbone, tmp_path, monkeypatch):
+def test_resume_continues_from_last_checkpoint(tiny_backbone, tmp_path):
     """A run stopped after 2 of its steps (a checkpoint on disk, no model folder yet)
     continues from that checkpoint instead of starting over."""
     from train.config import load_config
     from train.pipeline import train
 
-    monkeypatch.chdir(ROOT)
     steps = ["training.eval_every=steps", "training.eval_steps=2", "training.save_total_limit=5",
              "evaluation.baselines=false"]
     first = tiny_overrides(tiny_backbone, tmp_path, *steps)

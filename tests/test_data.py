@@ -122,3 +122,27 @@ def test_data_hash_is_format_independent(tmp_path):
     b = load_split(str(tmp_path / "b.csv"), CFG, "train")
     assert data_sha256([a]) == data_sha256([b])
     assert np.array_equal(a.y, b.y)
+
+
+def test_missing_csv_labels_cell_is_an_error(tmp_path):
+    (tmp_path / "a.csv").write_text("text,labels\nfine,loss\nshort row\n")
+    with pytest.raises(DataError, match=r"a\.csv:3: 'labels' is null or missing; expected a list of labels"):
+        load_split(str(tmp_path / "a.csv"), CFG, "train")
+
+
+def test_exact_duplicates_warn_once_with_their_count(tmp_path, caplog):
+    rows = [{"text": t, "labels": ["loss"]} for t in ("x y", "X  y", "x y")]
+    train = load_split(str(write_jsonl(tmp_path / "t.jsonl", rows)), CFG, "train")
+    assert check_leakage(train, [], "error") == {}
+    assert caplog.text.count("repeat an earlier one with the same labels") == 1
+    assert "2 sentence(s) of the train split repeat" in caplog.text
+
+
+def test_dev_and_test_must_not_share_sentences(tmp_path, caplog):
+    split = lambda name, text: load_split(str(write_jsonl(tmp_path / f"{name}.jsonl", [{"text": text, "labels": []}])),
+                                          CFG, name)
+    train, dev, test = split("train", "a"), split("dev", "b c"), split("test", "B  c")
+    with pytest.raises(DataError, match=r"1 sentence\(s\) of the test split also appear in dev"):
+        check_leakage(train, [dev, test], "error")
+    assert check_leakage(train, [dev, test], "warn") == {"dev": 0, "test": 0, "dev/test": 1}
+    assert "of the test split also appear in dev" in caplog.text

@@ -6,7 +6,7 @@ import pytest
 
 from infer import FramingInputError
 from infer.readers import DataError
-from train.evaluate import evaluate
+from train.evaluate import evaluate, set_names
 
 ROWS = [
     {"text": "The veterans laid wreaths for the fallen.", "labels": ["martyrdom"], "register": "kcna"},
@@ -64,6 +64,26 @@ def test_several_sets_get_one_folder_each(model_dir, eval_file, tmp_path):
     evaluate(model_dir, [str(eval_file), str(second)], tmp_path / "multi", baselines=False, bootstrap=20)
     assert (tmp_path / "multi" / "small" / "metrics.json").is_file()
     assert (tmp_path / "multi" / "second" / "metrics.json").is_file()
+
+
+def test_files_with_the_same_name_keep_a_report_each(model_dir, eval_file, tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(eval_file, tmp_path / folder / "test.jsonl")
+    paths = [str(tmp_path / "a" / "test.jsonl"), str(tmp_path / "b" / "test.jsonl")]
+    figures = evaluate(model_dir, paths, tmp_path / "multi", baselines=False, bootstrap=20)
+    assert set(figures) == {"a-test", "b-test"}
+    for name, path in zip(("a-test", "b-test"), paths):
+        metrics = json.loads((tmp_path / "multi" / name / "metrics.json").read_text())
+        assert (metrics["set"], metrics["source"]) == (name, path)
+
+
+def test_set_names_are_stems_made_distinct():
+    assert set_names(["x/dev.jsonl", "y/test.csv"]) == ["dev", "test"]
+    assert set_names(["a/test.jsonl", "b/test.jsonl", "dev.jsonl"]) == ["a-test", "b-test", "dev"]
+    assert set_names(["a/test.jsonl", "a/test.jsonl"]) == ["a-test", "a-test-2"]
+    # after training, an extra set named like a split must not overwrite that split's report
+    assert set_names(["real/test.jsonl", "real/pool.jsonl"], taken=["dev", "test"]) == ["real-test", "pool"]
 
 
 def test_empty_dataset_is_a_clear_error(model_dir, tmp_path):

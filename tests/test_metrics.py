@@ -1,8 +1,15 @@
+import json
+import logging
+
 import numpy as np
 import pytest
+from sklearn.metrics import (accuracy_score, f1_score, hamming_loss, precision_recall_fscore_support)
 
-from train.metrics import (bootstrap_f1, classification_metrics, expected_calibration_error, macro_f1,
-                           paired_bootstrap)
+from train.data import LabelledSet
+from train.metrics import (binarise, bootstrap_f1, classification_metrics, expected_calibration_error, label_f1,
+                           macro_f1, paired_comparison, permutation_p_value)
+from train.report import format_p, write_set_report
+from train.scoring import Scored, SetReport, figures
 from train.thresholds import best_f1_threshold, tune_thresholds
 
 LABELS = ["a", "b"]
@@ -57,15 +64,104 @@ def test_bootstrap_contains_point_and_is_deterministic():
     assert bootstrap_f1(y, pred, 300, seed=8) != a
 
 
-def test_paired_bootstrap_detects_a_better_model():
+def test_paired_comparison_detects_a_better_model():
     rng = np.random.default_rng(2)
     y = rng.integers(0, 2, (300, 2))
     good = np.where(rng.random((300, 2)) < 0.95, y, 1 - y)
     bad = np.where(rng.random((300, 2)) < 0.6, y, 1 - y)
-    out = paired_bootstrap(y, good, bad, 500, seed=0)
-    assert out["difference"] > 0.2 and out["ci"][0] > 0 and out["p_value"] < 0.01
-    same = paired_bootstrap(y, good, good, 200, seed=0)
+    out = paired_comparison(y, good, bad, 500, seed=0)
+    assert out["difference"] > 0.2 and out["ci"][0] > 0
+    assert out["p_value"] == pytest.approx(1 / 501)  # no permutation reaches it: the floor, never 0
+    same = paired_comparison(y, good, good, 200, seed=0)
     assert same["difference"] == 0 and same["p_value"] == 1.0
+
+
+def _naive_permutation_p(y, a, b, n, seed):
+    """The test spelled out: swap whole prediction rows, recompute both macro-F1s."""
+    rng = np.random.default_rng(seed)
+    observed = abs(macro_f1(y, a) - macro_f1(y, b))
+    count = 0
+    for _ in range(n):
+        swap = (rng.random(len(y)) < 0.5)[:, None]
+        count += abs(macro_f1(y, np.where(swap, b, a)) - macro_f1(y, np.where(swap, a, b))) >= observed - 1e-12
+    return (count + 1) / (n + 1)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_permutation_p_matches_the_test_spelled_out(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, (120, 3))
+    a = np.where(rng.random((120, 3)) < 0.8, y, 1 - y)
+    b = np.where(rng.random((120, 3)) < 0.75, y, 1 - y)
+    p = permutation_p_value(y, a, b, 300, seed)
+    assert p == pytest.approx(_naive_permutation_p(y, a, b, 300, seed))
+    assert 1 / 301 < p < 1  # a real p here, neither floor nor ceiling
+
+
+def test_p_is_printed_as_a_bound_at_its_floor():
+    assert format_p(1 / 1001, 1000) == "p ≤ 0.001"
+    assert format_p(1 / 301, 300) == "p ≤ 0.0034"  # rounded up: 0.00332 is below it
+    assert format_p(2 / 1001, 1000) == "p = 0.002"
+    assert format_p(3 / 10001, 10000) == "p = 0.0003"
+    assert format_p(0.5495, 1000) == "p = 0.549"
+
+
+LABELS5 = ["a", "b", "c", "d", "e"]
+
+
+def _random_multilabel(seed):
+    """Random gold and scores, with the awkward columns: b has no positives, c is never predicted,
+    d has neither (its F1 is undefined)."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 200))
+    y = (rng.random((n, 5)) < rng.uniform(0.05, 0.6, 5)).astype(np.int8)
+    probs = rng.random((n, 5)).astype(np.float32)
+    thresholds = rng.uniform(0.2, 0.8, 5).round(3)
+    y[:, 1] = 0
+    probs[:, 2] = 0.0
+    y[:, 3], probs[:, 3] = 0, 0.0
+    return y, probs, thresholds
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_hand_written_metrics_match_scikit_learn(seed):
+    y, probs, thresholds = _random_multilabel(seed)
+    pred = (probs >= thresholds).astype(np.int8)
+    m = classification_metrics(y, probs, thresholds, LABELS5)
+    precision, recall, f1, support = precision_recall_fscore_support(y, pred, average=None, zero_division=0)
+    for j, label in enumerate(LABELS5):
+        got = m["per_label"][label]
+        assert (got["precision"], got["recall"], got["f1"]) == pytest.approx((precision[j], recall[j], f1[j]))
+        assert got["support"] == support[j]
+    assert m["macro_f1"] == pytest.approx(f1_score(y, pred, average="macro", zero_division=0))
+    assert m["micro_f1"] == pytest.approx(f1_score(y, pred, average="micro", zero_division=0))
+    # an empty gold row predicted empty is right: sklearn's zero_division=1 for samples
+    assert m["samples_f1"] == pytest.approx(f1_score(y, pred, average="samples", zero_division=1))
+    assert m["subset_accuracy"] == pytest.approx(accuracy_score(y, pred))
+    assert m["hamming_loss"] == pytest.approx(hamming_loss(y, pred))
+    assert macro_f1(y, binarise(probs, thresholds)) == pytest.approx(m["macro_f1"])
+    assert label_f1(y, pred) == pytest.approx(f1)
+    present = y.sum(0) > 0
+    assert m["macro_f1_present"] == pytest.approx(f1_score(y[:, present], pred[:, present], average="macro",
+                                                           zero_division=0))
+    assert pred[:, 1].any()  # b's false positives make its F1 of 0 a real one, unlike d's
+    assert m["f1_undefined_labels"] == ["d"]
+
+
+def test_undefined_f1_is_warned_and_reported(tmp_path, caplog):
+    y, probs, thresholds = _random_multilabel(0)
+    data = LabelledSet("tiny", [f"sentence {i}" for i in range(len(y))], y, LABELS5, [{} for _ in y])
+    model = Scored("model", probs, list(thresholds))
+    report = SetReport(data, "tiny.jsonl", model, figures(data, model, [], None, 20, 0, ()))
+    with caplog.at_level(logging.WARNING, logger="train.report"):
+        write_set_report(report, tmp_path, {})
+    assert "label(s) d have no positives and no predictions" in caplog.text
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["f1_undefined_labels"] == ["d"]
+    assert metrics["macro_f1_present"] > metrics["macro_f1"]
+    text = (tmp_path / "report.md").read_text()
+    assert "Note: label(s) d have no positives and no predictions" in text
+    assert f"| macro-F1, labels with positives only | {metrics['macro_f1_present']:.3f}" in text
 
 
 def test_threshold_maximises_f1_between_scores():

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
+import infer.model_folder
 from train.config import SelfTrainingConfig, load_config
 from train.data import LabelledSet
 from train.self_training import exclude_known, label_caps, select_pseudo_labels
@@ -68,7 +69,6 @@ def test_dev_and_test_sentences_never_enter_the_pool():
 def test_self_training_end_to_end_records_provenance(tiny_backbone, tmp_path, monkeypatch):
     from train.pipeline import train
 
-    monkeypatch.chdir(ROOT)
     pool = tmp_path / "pool.jsonl"
     dev_text = json.loads((ROOT / "data/examples/dev.jsonl").read_text().splitlines()[0])["text"]
     pool.write_text("".join(json.dumps({"text": t}) + "\n" for t in
@@ -78,18 +78,22 @@ def test_self_training_end_to_end_records_provenance(tiny_backbone, tmp_path, mo
         f"model.backbone={tiny_backbone}", f"output.dir={tmp_path / 'run'}", "training.max_steps=2",
         "training.use_cpu=true", "evaluation.baselines=false", "evaluation.bootstrap=20",
         f"self_training.unlabeled={pool}", "self_training.min_confidence=0.5", "self_training.max_fraction=1.0"])
+    writes = []
+    real_write = infer.model_folder.atomic_write_json
+    monkeypatch.setattr(infer.model_folder, "atomic_write_json", lambda p, o: writes.append(p) or real_write(p, o))
     summary = train(cfg)
+    assert len(writes) == 1  # the student is published once, its record already in framing.json
     meta = json.loads(Path(summary["model_dir"], "framing.json").read_text())
     record = meta["provenance"]["self_training"]
+    assert record["first_teacher"] == "the gold-only model of this run"
     assert record["pool_size"] == 4  # de-duplicated, and the dev sentence excluded
     assert record["rounds"][0]["round"] == 1 and "dev_macro_f1" in record["rounds"][0]
     assert set(record["rounds"][0]["added"]) == {"martyrdom", "heroism", "triumph", "loss", "none"}
 
 
-def test_given_teacher_skips_the_gold_only_model(tiny_backbone, model_dir, tmp_path, monkeypatch):
+def test_given_teacher_skips_the_gold_only_model(tiny_backbone, model_dir, tmp_path):
     from train.pipeline import train
 
-    monkeypatch.chdir(ROOT)
     pool = tmp_path / "pool.txt"
     pool.write_text("The dam was finished early.\nMothers mourned the dead.\nThe talks ended.\n")
     cfg = load_config(ROOT / "configs" / "tiny.yaml", [

@@ -55,12 +55,11 @@ def run_in_own_group(args: list[str], env: dict, timeout: int) -> subprocess.Com
     return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
 
 
-def test_real_default_backbone_trains_a_few_steps(tmp_path, monkeypatch):
+def test_real_default_backbone_trains_a_few_steps(tmp_path):
     from infer import FramingClassifier
     from train.config import load_config
     from train.pipeline import train
 
-    monkeypatch.chdir(ROOT)
     cfg = load_config(ROOT / "configs" / "tiny.yaml", [f"output.dir={tmp_path}", "training.max_steps=3",
                                                        "evaluation.bootstrap=50", "training.use_cpu=true",
                                                        "model.backbone=sentence-transformers/all-MiniLM-L6-v2"])

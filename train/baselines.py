@@ -35,7 +35,7 @@ LABEL_DESCRIPTIONS = {
 class TfidfBaseline:
     name = "tfidf_lr"
 
-    def fit(self, train: LabelledSet, dev: LabelledSet, min_positives: int = 5) -> "TfidfBaseline":
+    def fit(self, train: LabelledSet, dev: LabelledSet, min_positives: int) -> "TfidfBaseline":
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
         from sklearn.multiclass import OneVsRestClassifier
@@ -82,7 +82,7 @@ class ZeroShotBaseline:
         descriptions = [LABEL_DESCRIPTIONS.get(l, l) for l in self.labels]
         self.label_vectors_ = self._embed(descriptions)
 
-    def fit(self, train: LabelledSet, dev: LabelledSet, min_positives: int = 5) -> "ZeroShotBaseline":
+    def fit(self, train: LabelledSet, dev: LabelledSet, min_positives: int) -> "ZeroShotBaseline":
         self.thresholds = _tuned(self, dev, min_positives)
         return self
 

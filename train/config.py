@@ -1,13 +1,17 @@
 """Run configuration: one typed dataclass per concern, loaded from YAML and validated at load.
 
 A config file may start with ``extends: other.yaml`` and then state only what
-differs. ``--set section.key=value`` overrides any key from the command line.
-Unknown keys are errors that suggest the nearest valid key.
+differs; an empty section changes nothing. ``--set section.key=value`` overrides any
+key from the command line. Unknown keys are errors that suggest the nearest valid key.
+
+A relative path in a YAML file is relative to that file's folder, so a config works
+from any working directory; a ``--set`` value stays relative to the working directory.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,6 +23,13 @@ import yaml
 from infer.errors import FramingInputError
 
 DEFAULT_LABELS = ["martyrdom", "heroism", "triumph", "loss"]
+# Fields that always name a local file or folder.
+LOCAL_PATHS = {"data.codebook", "evaluation.extra_sets", "output.dir", "self_training.teacher", "adapt.output"}
+# Fields that name a local path or a hub id: resolved only when the value looks like a path.
+PATH_OR_HUB = {"data.train", "data.dev", "data.test", "model.backbone", "self_training.unlabeled", "adapt.corpus",
+               "adapt.base"}
+# A value with one of these endings is a local file even before it exists.
+DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".txt", ".md", ".yaml")
 
 
 class ConfigError(FramingInputError):
@@ -40,7 +51,8 @@ class DataConfig:
     text_field: str = _f("text", "Column holding the sentence.")
     labels_field: str = _f("labels", "Column holding the list of labels (';'-separated in CSV).")
     csv_separator: str = _f(";", "Separator of labels inside one CSV cell.")
-    leakage: Literal["error", "warn"] = _f("error", "What to do when a sentence is in train and in dev/test.")
+    leakage: Literal["error", "warn"] = _f("error", "What to do when a sentence is in train and dev/test, in dev and "
+                                                    "test, or twice in train with different labels.")
     max_train_samples: int | None = _f(None, "Use only the first N training rows (smoke tests).")
     codebook: str = _f("data/codebook.md", "Codebook whose version is recorded in the model folder.")
 
@@ -167,15 +179,39 @@ def _read_yaml_chain(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top, found {type(raw).__name__}.")
     parent = raw.pop("extends", None)
+    _resolve_paths(raw, path.absolute().parent)
     if parent is None:
         return raw
     base = _read_yaml_chain(path.parent / parent, seen + (path.resolve(),))
     return _merge(base, raw)
 
 
+def _resolve_paths(raw: dict[str, Any], folder: Path) -> None:
+    """Rewrite one file's relative paths, in place, as absolute paths under that file's folder."""
+    for dotted in sorted(LOCAL_PATHS | PATH_OR_HUB):
+        section, key = dotted.split(".")
+        values = raw.get(section)
+        if not isinstance(values, dict) or not values.get(key):
+            continue  # absent or empty; a wrong type is reported by build_config
+        always = dotted in LOCAL_PATHS
+        value = values[key]
+        values[key] = ([_resolved(v, folder, always) for v in value] if isinstance(value, list)
+                       else _resolved(value, folder, always))
+
+
+def _resolved(value: Any, folder: Path, always: bool) -> Any:
+    if not isinstance(value, str) or Path(value).expanduser().is_absolute():
+        return value
+    looks_local = (value in (".", "..") or value.startswith(("./", "../")) or (folder / value).exists()
+                   or value.lower().endswith(DATA_SUFFIXES))
+    return os.path.normpath(folder / value) if always or looks_local else value
+
+
 def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in top.items():
+        if value is None and isinstance(out.get(key), dict):
+            continue  # `evaluation:` with nothing under it changes nothing, it does not reset the section
         out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out
 
@@ -186,7 +222,8 @@ def _apply_override(raw: dict[str, Any], item: str) -> None:
     dotted, text = item.split("=", 1)
     section, key = dotted.split(".", 1)
     value = yaml.safe_load(text) if text != "" else ""
-    raw.setdefault(section, {})
+    if raw.get(section) is None:
+        raw[section] = {}
     if not isinstance(raw[section], dict):
         raise ConfigError(f"Override {item!r}: {section!r} is not a section.")
     raw[section][key] = value

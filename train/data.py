@@ -5,6 +5,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
+from itertools import combinations
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -19,13 +20,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class LabelledSet:
-    """Sentences, their multi-hot labels (columns follow ``labels``) and any extra fields."""
+    """Sentences, their multi-hot labels (columns follow ``labels``), any extra fields, and where
+    each record came from ("file:line"), so a later check can point at it."""
 
     name: str
     texts: list[str]
     y: np.ndarray
     labels: list[str]
     meta: list[dict[str, Any]] = field(default_factory=list)
+    where: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -34,12 +37,15 @@ class LabelledSet:
         return [[self.labels[j] for j in np.flatnonzero(row)] for row in self.y]
 
     def head(self, n: int) -> "LabelledSet":
-        return LabelledSet(self.name, self.texts[:n], self.y[:n], self.labels, self.meta[:n])
+        return LabelledSet(self.name, self.texts[:n], self.y[:n], self.labels, self.meta[:n], self.where[:n])
+
+    def location(self, i: int) -> str:
+        return self.where[i] if i < len(self.where) else f"{self.name} row {i + 1}"
 
 
 def load_split(source: str, cfg: DataConfig, name: str) -> LabelledSet:
     """Read and validate one split; raises DataError naming the file and line of a bad record."""
-    texts, rows, meta = [], [], []
+    texts, rows, meta, places = [], [], [], []
     index = {label: j for j, label in enumerate(cfg.labels)}
     for where, record in _records(source):
         text, labels = _validated(where, record, cfg, index)
@@ -48,9 +54,10 @@ def load_split(source: str, cfg: DataConfig, name: str) -> LabelledSet:
         texts.append(text)
         rows.append(y)
         meta.append({k: v for k, v in record.items() if k not in (cfg.text_field, cfg.labels_field)})
+        places.append(where)
     if not texts:
         raise DataError(f"The {name} split ({source}) has no records. Each split needs at least one sentence.")
-    return LabelledSet(name, texts, np.stack(rows), list(cfg.labels), meta)
+    return LabelledSet(name, texts, np.stack(rows), list(cfg.labels), meta, places)
 
 
 def _records(source: str) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -110,8 +117,9 @@ def _validated(where: str, record: dict[str, Any], cfg: DataConfig, index: dict[
 
 
 def _label_list(where: str, value: Any, cfg: DataConfig) -> list[str]:
-    if value is None:
-        return []
+    if value is None:  # null is as likely a lost annotation as "no frame": make the file say which
+        raise DataError(f"{where}: {cfg.labels_field!r} is null or missing; expected a list of labels, "
+                        "[] for a sentence with no frame.")
     if isinstance(value, str):  # CSV cells hold "a;b"; a JSON-encoded list also appears in the wild
         stripped = value.strip()
         if stripped.startswith("["):
@@ -133,18 +141,51 @@ def normalise(text: str) -> str:
 
 
 def check_leakage(train: LabelledSet, others: Iterable[LabelledSet], mode: str) -> dict[str, int]:
-    """Count sentences of each eval split that also appear in train; error or warn by ``mode``."""
-    seen = {normalise(t) for t in train.texts}
-    overlaps = {}
-    for split in others:
-        n = sum(normalise(t) in seen for t in split.texts)
-        overlaps[split.name] = n
-        if n and mode == "error":
-            raise DataError(f"{n} sentence(s) of the {split.name} split also appear in train. "
-                            "Remove them, or set data.leakage: warn to proceed anyway.")
-        if n:
-            log.warning("%d sentence(s) of the %s split also appear in train", n, split.name)
+    """Check train for contradictory duplicates, then count the sentences each eval split shares
+    with train, and dev with test (thresholds are tuned on dev, so a shared sentence flatters
+    test). Errors or warns by ``mode``; returns the counts keyed "dev", "test", "dev/test"."""
+    check_duplicates(train, mode)
+    others = list(others)
+    overlaps = {split.name: _shared(train, split, mode) for split in others}
+    for first, second in combinations(others, 2):
+        overlaps[f"{first.name}/{second.name}"] = _shared(first, second, mode)
     return overlaps
+
+
+def _shared(earlier: LabelledSet, later: LabelledSet, mode: str) -> int:
+    seen = {normalise(t) for t in earlier.texts}
+    n = sum(normalise(t) in seen for t in later.texts)
+    if n:
+        _complain(mode, f"{n} sentence(s) of the {later.name} split also appear in {earlier.name}. "
+                        "Remove them, or set data.leakage: warn to proceed anyway.")
+    return n
+
+
+def check_duplicates(split: LabelledSet, mode: str) -> None:
+    """A sentence labelled two ways teaches the model both; the same labels twice only weigh it double."""
+    first: dict[str, int] = {}
+    conflicts, exact = [], 0
+    for i, text in enumerate(split.texts):
+        j = first.setdefault(normalise(text), i)
+        if j != i and np.array_equal(split.y[i], split.y[j]):
+            exact += 1
+        elif j != i:
+            conflicts.append((j, i))
+    if conflicts:
+        j, i = conflicts[0]
+        lists = split.label_lists()
+        _complain(mode, f"{len(conflicts)} sentence(s) of the {split.name} split repeat an earlier one with "
+                        f"different labels, e.g. {split.location(j)} {lists[j]} and {split.location(i)} {lists[i]}. "
+                        "Give both the same labels and keep one, or set data.leakage: warn to proceed anyway.")
+    if exact:
+        log.warning("%d sentence(s) of the %s split repeat an earlier one with the same labels; each copy adds "
+                    "weight in training, so consider keeping one.", exact, split.name)
+
+
+def _complain(mode: str, message: str) -> None:
+    if mode == "error":
+        raise DataError(message)
+    log.warning(message)
 
 
 def data_sha256(sets: Sequence[LabelledSet]) -> str:

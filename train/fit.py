@@ -1,8 +1,7 @@
-"""Fine-tuning with Hugging Face Trainer, and writing the self-describing model folder."""
+"""Fine-tuning with Hugging Face Trainer (the folder is written by train/publish.py)."""
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,14 +127,4 @@ def _resume_checkpoint(checkpoint_dir: Path) -> str:
                                 "Run without --resume to start fresh.")
     log.info("resuming from %s", last)
     return last
-
-
-def save_weights(result: FitResult, folder: Path) -> None:
-    """Write weights (safetensors), config and tokenizer into ``folder``, replacing it whole."""
-    if folder.exists():
-        shutil.rmtree(folder)
-    result.trainer.save_model(str(folder))
-    result.tokenizer.save_pretrained(str(folder))
-    for leftover in ("training_args.bin",):  # a pickle: keep it out of the deployable folder
-        (folder / leftover).unlink(missing_ok=True)
 

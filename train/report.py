@@ -1,6 +1,8 @@
 """Write an evaluation: metrics.json, predictions.jsonl, report.md and PNG plots."""
 from __future__ import annotations
 
+import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +12,16 @@ from infer.atomic import atomic_path, atomic_write_json, atomic_write_jsonl, ato
 
 from .scoring import SetReport
 
+log = logging.getLogger(__name__)
+
 N_ERRORS = 15
 
 
 def write_set_report(report: SetReport, out_dir: Path, context: dict[str, Any]) -> dict[str, str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics = {"set": report.data.name, "source": report.source, **context, **report.metrics}
+    if metrics["f1_undefined_labels"]:
+        log.warning("%s: %s", report.data.name, undefined_f1_note(metrics))
     atomic_write_json(out_dir / "metrics.json", metrics)
     atomic_write_jsonl(out_dir / "predictions.jsonl", prediction_rows(report))
     plots = write_plots(report, out_dir)
@@ -34,13 +40,15 @@ def prediction_rows(report: SetReport):
 
 
 def markdown(report: SetReport, m: dict, plots: dict[str, str]) -> str:
-    labels = report.data.labels
+    labels, n = report.data.labels, m["bootstrap"]["n_resamples"]
     parts = [
         f"# Evaluation on `{report.data.name}`\n",
         f"- data: `{report.source}` ({m['n']} sentences)\n- model: `{m.get('model_dir', '')}`\n"
         f"- codebook version: {m.get('codebook_version', 'unknown')}\n"
-        f"- 95% CIs: percentile bootstrap over sentences, {m['bootstrap']['n_resamples']} resamples, "
-        f"seed {m['bootstrap']['seed']}\n",
+        f"- 95% CIs: percentile bootstrap over sentences, {n} resamples, seed {m['bootstrap']['seed']} "
+        f"(paired for differences)\n"
+        f"- p-values: two-sided paired permutation test of the macro-F1 difference, {n} permutations, "
+        f"so p is never below 1/{n + 1}\n",
         "## Headline\n", headline_table(m),
         "## Per label (tuned thresholds)\n", per_label_table(m, labels),
     ]
@@ -49,8 +57,7 @@ def markdown(report: SetReport, m: dict, plots: dict[str, str]) -> str:
     if "compare" in m:
         c = m["compare"]
         parts += ["## Paired comparison with the other model\n",
-                  f"Macro-F1 of this model minus the other: **{c['difference']:+.3f}** "
-                  f"[{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}], p = {c['p_value']:.3f} "
+                  f"Macro-F1 of this model minus the other: {gain(c, bold=True)} "
                   f"(other model's macro-F1 {c['other_macro_f1']:.3f}).\n"]
     for field_name, table in m["slices"].items():
         parts += [f"## By `{field_name}`\n", slice_table(table, labels)]
@@ -64,15 +71,40 @@ def _ci(ci: list[float]) -> str:
     return f"[{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
+def gain(g: dict, bold: bool = False) -> str:
+    """A paired difference as 'difference [CI], p'."""
+    difference = f"**{g['difference']:+.3f}**" if bold else f"{g['difference']:+.3f}"
+    return f"{difference} [{g['ci'][0]:+.3f}, {g['ci'][1]:+.3f}], {format_p(g['p_value'], g['n_permutations'])}"
+
+
+def format_p(p: float, n_permutations: int) -> str:
+    """A permutation p of (count + 1) / (n + 1) at its floor is only an upper bound, so it reads
+    'p ≤ bound' (the bound rounded up); above the floor it never shows 0 or more digits than exist."""
+    floor = 1 / (n_permutations + 1)
+    if p <= floor * (1 + 1e-9):
+        digits = 1 - math.floor(math.log10(floor))           # two significant figures
+        return f"p ≤ {math.ceil(floor * 10 ** digits) / 10 ** digits:g}"
+    return f"p = {p:.3f}" if p >= 0.01 else f"p = {p:.2g}"
+
+
+def undefined_f1_note(m: dict) -> str:
+    return (f"label(s) {', '.join(m['f1_undefined_labels'])} have no positives and no predictions in this set; "
+            f"macro-F1 counts them as F1 = 0 (scikit-learn's zero_division=0). Macro-F1 over the labels present: "
+            f"{_num(m['macro_f1_present'])}.")
+
+
 def headline_table(m: dict) -> str:
     at05 = m["at_0.5"]
     rows = ["| metric | tuned thresholds | at 0.5 |", "|---|---|---|",
-            f"| macro-F1 | **{m['macro_f1']:.3f}** {_ci(m['macro_f1_ci'])} | {at05['macro_f1']:.3f} |"]
+            f"| macro-F1 | **{m['macro_f1']:.3f}** {_ci(m['macro_f1_ci'])} | {at05['macro_f1']:.3f} |",
+            f"| macro-F1, labels with positives only | {_num(m['macro_f1_present'])} | "
+            f"{_num(at05['macro_f1_present'])} |"]
     for key in ("micro_f1", "samples_f1", "subset_accuracy", "hamming_loss"):
         rows.append(f"| {key.replace('_', '-')} | {m[key]:.3f} | {at05[key]:.3f} |")
     rows.append(f"| none: precision / recall | {m['none']['precision']:.3f} / {m['none']['recall']:.3f} | "
                 f"{at05['none']['precision']:.3f} / {at05['none']['recall']:.3f} |")
-    return "\n".join(rows) + "\n"
+    note = f"\nNote: {undefined_f1_note(m)}\n" if m["f1_undefined_labels"] else ""
+    return "\n".join(rows) + "\n" + note
 
 
 def per_label_table(m: dict, labels: list[str]) -> str:
@@ -96,10 +128,8 @@ def baseline_table(m: dict, labels: list[str]) -> str:
     model_f1 = " | ".join(f"{m['per_label'][l]['f1']:.3f}" for l in labels)
     rows.append(f"| **fine-tuned model** | **{m['macro_f1']:.3f}** {_ci(m['macro_f1_ci'])} | {model_f1} | |")
     for name, b in m["baselines"].items():
-        g = b["model_gain"]
         per = " | ".join(f"{f:.3f}" for f in b["per_label_f1"])
-        rows.append(f"| {name} | {b['macro_f1']:.3f} {_ci(b['macro_f1_ci'])} | {per} | "
-                    f"{g['difference']:+.3f} [{g['ci'][0]:+.3f}, {g['ci'][1]:+.3f}], p = {g['p_value']:.3f} |")
+        rows.append(f"| {name} | {b['macro_f1']:.3f} {_ci(b['macro_f1_ci'])} | {per} | {gain(b['model_gain'])} |")
     return "\n".join(rows) + "\n"
 
 

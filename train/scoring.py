@@ -12,9 +12,9 @@ from infer import FramingClassifier
 from infer.readers import DataError
 
 from .baselines import LexiconBaseline, TfidfBaseline, ZeroShotBaseline
-from .config import DataConfig
+from .config import Config, DataConfig
 from .data import LabelledSet, load_split
-from .metrics import binarise, bootstrap_f1, classification_metrics, paired_bootstrap, reliability
+from .metrics import binarise, bootstrap_f1, classification_metrics, paired_comparison, reliability
 
 log = logging.getLogger(__name__)
 
@@ -51,25 +51,56 @@ def load_eval_set(path: str, cfg: DataConfig) -> LabelledSet:
     return load_split(path, cfg, name=Path(path).stem)
 
 
-def fit_baselines(classifier: FramingClassifier, names: Sequence[str] = ("tfidf_lr", "lexicon", "zero_shot")):
-    """Fit the baselines on the model's own training split, as recorded in framing.json."""
-    data = classifier.meta.provenance.get("data", {})
-    cfg = data_config_for(classifier, data.get("text_field", "text"), data.get("labels_field", "labels"))
-    try:
-        train = load_split(data["train"], cfg, "train")
-        dev = load_split(data["dev"], cfg, "dev")
-    except (KeyError, DataError) as exc:
-        log.warning("baselines skipped: the training data recorded in framing.json is not readable here (%s)", exc)
-        return []
-    out = []
-    if "tfidf_lr" in names:
-        out.append(TfidfBaseline().fit(train, dev))
-    if "lexicon" in names:
-        out.append(LexiconBaseline(classifier.labels))
+@dataclass
+class Baselines:
+    """The baselines fitted for a report, and which could not be fitted and why (None: all were)."""
+
+    fitted: list = field(default_factory=list)
+    skipped: str | None = None
+
+
+def fit_baselines(classifier: FramingClassifier, train: LabelledSet, dev: LabelledSet, min_positives: int) -> Baselines:
+    """Fit the baselines on the model's own training split and tune their thresholds on its dev
+    split with the model's own min-positives rule, so the comparison isolates what fine-tuning adds."""
+    fitted = [TfidfBaseline().fit(train, dev, min_positives), LexiconBaseline(classifier.labels)]
     location = classifier.meta.provenance.get("backbone", {}).get("location")
-    if "zero_shot" in names and location and Path(location).is_dir():
-        out.append(ZeroShotBaseline(location, classifier.labels, classifier.meta.max_length).fit(train, dev))
-    return out
+    if not (location and Path(location).is_dir()):
+        return Baselines(fitted, skipped_baselines("zero_shot", f"its backbone folder {location} is not here"))
+    zero_shot = ZeroShotBaseline(location, classifier.labels, classifier.meta.max_length)
+    return Baselines(fitted + [zero_shot.fit(train, dev, min_positives)])
+
+
+def recorded_baselines(classifier: FramingClassifier) -> Baselines:
+    """For a model evaluated on its own (no splits in memory): the baselines are fitted on the
+    training data its framing.json records, cut and tuned as training did."""
+    try:
+        train, dev = recorded_splits(classifier)
+    except DataError as exc:
+        reason = f"the training data recorded in framing.json cannot be read here ({exc})"
+        return Baselines([LexiconBaseline(classifier.labels)], skipped_baselines("tfidf_lr, zero_shot", reason))
+    return fit_baselines(classifier, train, dev, recorded_setting(classifier, "training", "threshold_min_positives"))
+
+
+def recorded_splits(classifier: FramingClassifier) -> tuple[LabelledSet, LabelledSet]:
+    data = classifier.meta.provenance.get("data", {})
+    if not (data.get("train") and data.get("dev")):
+        raise DataError("its provenance names no train and dev data")
+    cfg = DataConfig(labels=classifier.labels, **{key: recorded_setting(classifier, "data", key)
+                                                  for key in ("text_field", "labels_field", "csv_separator")})
+    train = load_split(data["train"], cfg, "train")
+    limit = recorded_setting(classifier, "data", "max_train_samples")
+    return (train.head(limit) if limit else train), load_split(data["dev"], cfg, "dev")
+
+
+def recorded_setting(classifier: FramingClassifier, section: str, key: str):
+    """A setting of the config the model was trained with, as framing.json records it, else its default."""
+    recorded = classifier.meta.provenance.get("training", {}).get("config", {}).get(section, {})
+    return recorded[key] if key in recorded else getattr(getattr(Config(), section), key)
+
+
+def skipped_baselines(names: str, reason: str) -> str:
+    log.warning("baselines skipped: %s, because %s", names, reason)
+    return f"{names}: {reason}"
 
 
 def score_set(classifier: FramingClassifier, data: LabelledSet, source: str, baselines=(),
@@ -96,7 +127,7 @@ def figures(data: LabelledSet, model: Scored, baselines: list[Scored], compared:
     metrics["calibration"] = {l: reliability(y[:, j], model.probs[:, j]) for j, l in enumerate(data.labels)}
     metrics["baselines"] = {b.name: baseline_figures(y, model, b, bootstrap, seed) for b in baselines}
     if compared is not None:
-        metrics["compare"] = paired_bootstrap(y, model.predictions, compared.predictions, bootstrap, seed)
+        metrics["compare"] = paired_comparison(y, model.predictions, compared.predictions, bootstrap, seed)
         metrics["compare"]["other_macro_f1"] = classification_metrics(
             y, compared.probs, compared.thresholds, data.labels)["macro_f1"]
     metrics["slices"] = {f: slice_figures(data, model, f) for f in by if has_field(data, f)}
@@ -111,7 +142,7 @@ def baseline_figures(y: np.ndarray, model: Scored, baseline: Scored, bootstrap: 
         "macro_f1": point["macro_f1"], "macro_f1_ci": ci["macro_f1"],
         "per_label_f1": [v["f1"] for v in point["per_label"].values()], "per_label_f1_ci": ci["per_label_f1"],
         "thresholds": baseline.thresholds,
-        "model_gain": paired_bootstrap(y, model.predictions, baseline.predictions, bootstrap, seed),
+        "model_gain": paired_comparison(y, model.predictions, baseline.predictions, bootstrap, seed),
     }
 
 

@@ -10,18 +10,19 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 
-from infer import FramingClassifier, FramingInputError, write_meta
+from infer import FramingClassifier, FramingInputError
 
 from .adapt import corpus_sha256, read_unlabelled
 from .backbone import Backbone
 from .config import Config, SelfTrainingConfig
 from .data import LabelledSet, normalise
+from .fit import FitResult, fit
 from .metrics import binarise, macro_f1
+from .publish import Splits, tuned_classifier
 
 log = logging.getLogger(__name__)
 
@@ -67,24 +68,25 @@ def label_caps(gold_y: np.ndarray, positive_budget: int, max_per_label: int) -> 
     return np.minimum(max_per_label, (positive_budget * share).astype(int))
 
 
-def self_train(cfg: Config, backbone: Backbone, splits, teacher_dir: Path, run_dir: Path) -> tuple[Path, dict]:
-    """Run the configured rounds; return the final student's folder and a provenance record."""
-    from .fit import fit
-    from .pipeline import Splits, write_model_folder
-
+def self_train(cfg: Config, backbone: Backbone, splits: Splits, teacher: FramingClassifier,
+               run_dir: Path) -> tuple[FitResult, dict]:
+    """Run the configured rounds; return the final student, still in memory, and a provenance
+    record for its model folder. Each student teaches the next round from memory too."""
     st = cfg.self_training
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise FramingInputError("Self-training runs in one process; launch it without torchrun/accelerate.")
+    if st.rounds < 1:
+        raise FramingInputError(f"self_training.rounds must be >= 1 when self_training.unlabeled is set, found "
+                                f"{st.rounds}. Set rounds: 1 or more, or unlabeled: null to train without it.")
     pool = read_unlabelled(st.unlabeled, st.text_field, st.max_unlabeled)
-    pool = exclude_known(pool, [s for s in (splits.train, splits.dev, splits.test) if s is not None])
-    teacher = Path(st.teacher) if st.teacher else teacher_dir
+    pool = exclude_known(pool, splits.present())
     record = {"unlabeled": str(Path(st.unlabeled).resolve()), "unlabeled_sha256": corpus_sha256(pool),
-              "pool_size": len(pool), "first_teacher": str(teacher), "config": dataclasses.asdict(st), "rounds": []}
+              "pool_size": len(pool), "first_teacher": st.teacher or "the gold-only model of this run",
+              "config": dataclasses.asdict(st), "rounds": []}
     for r in range(1, st.rounds + 1):
-        clf = FramingClassifier.from_pretrained(teacher, precision="fp32")
-        probs = clf.predict_proba(pool, progress=True)
+        probs = teacher.to("auto").predict_proba(pool, progress=True)  # the pool can be large: use a GPU if any
         index, y = select_pseudo_labels(probs, splits.train.y, st, cfg.training.seed + r)
-        added = {l: int(y[:, j].sum()) for j, l in enumerate(clf.labels)}
+        added = {l: int(y[:, j].sum()) for j, l in enumerate(teacher.labels)}
         added["none"] = int((y.sum(1) == 0).sum())
         log.info("self-training round %d: %d pseudo-labelled sentences added %s", r, len(index), added)
         train = LabelledSet("train+pseudo", splits.train.texts + [pool[i] for i in index],
@@ -92,27 +94,10 @@ def self_train(cfg: Config, backbone: Backbone, splits, teacher_dir: Path, run_d
                             splits.train.meta + [{"pseudo_label_round": r}] * len(index))
         round_dir = run_dir / "self_training" / f"round-{r}"
         round_cfg = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, dir=str(round_dir)))
-        result = fit(round_cfg, backbone, train, splits.dev, resume=False)
-        teacher = write_model_folder(round_cfg, result, backbone, Splits(train, splits.dev, splits.test),
-                                     round_dir / "model")
-        dev_f1 = _dev_macro_f1(teacher, splits.dev)
+        student = fit(round_cfg, backbone, train, splits.dev, resume=False)
+        teacher = tuned_classifier(round_cfg, student, splits.dev)
+        dev_f1 = macro_f1(splits.dev.y.astype(np.int8), binarise(teacher.predict_proba(splits.dev.texts),
+                                                                  teacher.thresholds))
         log.info("self-training round %d: dev macro-F1 %.4f", r, dev_f1)
         record["rounds"].append({"round": r, "added": added, "n_added": int(len(index)), "dev_macro_f1": dev_f1})
-    return teacher, record
-
-
-def _dev_macro_f1(model_dir: Path, dev: LabelledSet) -> float:
-    clf = FramingClassifier.from_pretrained(model_dir, precision="fp32")
-    return macro_f1(dev.y.astype(np.int8), binarise(clf.predict_proba(dev.texts), clf.thresholds))
-
-
-def adopt_student(student: Path, record: dict, model_dir: Path) -> None:
-    """Make the final student the run's model folder, recording how it was made."""
-    clf = FramingClassifier.from_pretrained(student, device="cpu")
-    meta = clf.meta
-    meta.provenance["self_training"] = record
-    meta.provenance["model_dir"] = str(model_dir.resolve())
-    write_meta(student, meta)
-    if model_dir.exists():
-        shutil.rmtree(model_dir)
-    shutil.copytree(student, model_dir)
+    return student, record
