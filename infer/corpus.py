@@ -26,7 +26,7 @@ from .atomic import atomic_write_json
 from .classifier import FramingClassifier, replace_lone_surrogates
 from .errors import FramingInputError
 from .model_folder import FRAMING_FILE, WEIGHTS_FILE
-from .readers import RECORD_SUFFIXES, iter_records
+from .readers import RECORD_SUFFIXES, UnreadableRecord, iter_records
 
 log = logging.getLogger(__name__)
 OUTPUT_SUFFIXES = (".jsonl", ".parquet")
@@ -69,7 +69,7 @@ def predict_file(classifier: FramingClassifier, source: str | Path, output: str 
     partial, progress = _side_files(output)
     job = job_fingerprint(classifier, source, opts)
     done, offset = _start_state(partial, progress, opts.resume, job)
-    records = islice(iter_records(source), done, None)
+    records = islice(iter_records(source, lenient=opts.on_bad == "skip"), done, None)
     bar = tqdm(total=_count_records(source), initial=done, unit="rec", desc="predicting", dynamic_ncols=True)
     scored = bad = 0
     with open(partial, "r+b" if offset else "wb") as fh:
@@ -281,6 +281,8 @@ def _scrub(value: Any) -> Any:
 
 
 def _text_problem(record: dict, field: str) -> str | None:
+    if isinstance(record, UnreadableRecord):
+        return record.problem
     if field not in record or record[field] is None:
         return f"missing text field {field!r} (fields: {sorted(record)})"
     if not isinstance(record[field], str):

@@ -35,7 +35,7 @@ from .atomic import atomic_path, atomic_write_json, atomic_write_jsonl
 from .corpus import (OUTPUT_SUFFIXES, PredictOptions, PredictSummary, _finish, _job_differences, _score_chunk,
                      check_paths, job_fingerprint)
 from .errors import FramingInputError
-from .readers import RECORD_SUFFIXES, DataError, iter_records
+from .readers import RECORD_SUFFIXES, iter_records, json_record, utf8_lines
 
 log = logging.getLogger(__name__)
 MANIFEST = "_manifest.json"
@@ -218,47 +218,27 @@ def _line_shards(path: Path, size: int) -> list[tuple[int, int, int | None, int 
     return [(start, stop, off, line) for (start, off, line), stop in zip(starts, stops)]
 
 
-def read_shard(shard: Shard) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The shard's ``(where, record)`` pairs, exactly as ``iter_records`` gives them."""
+def read_shard(shard: Shard, lenient: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The shard's ``(where, record)`` pairs, exactly as ``iter_records(path, lenient)`` gives them."""
     suffix = Path(shard.path).suffix.lower()
     if shard.offset is not None:
-        yield from _line_records(shard, suffix)
+        yield from _line_records(shard, suffix, lenient)
     elif suffix == ".parquet":
         yield from _parquet_records(shard)
     else:  # CSV: quoted fields may span lines, so no byte offsets; the reader skips to the shard
         yield from islice(iter_records(shard.path), shard.start, shard.stop)
 
 
-def _line_records(shard: Shard, suffix: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    with open(shard.path, "rb") as fh:
-        fh.seek(shard.offset)
-        wanted = len(shard)
-        for lineno, raw in enumerate(fh, shard.line):
-            line = raw.decode("utf-8")
-            if not line.strip():
-                continue
-            record = {"text": line.rstrip("\r\n")} if suffix == ".txt" else _json_object(line)
-            if record is None:
-                _raise_reader_error(shard)
-            yield f"{shard.path}:{lineno}", record
-            wanted -= 1
-            if not wanted:
-                return
-
-
-def _json_object(line: str) -> dict[str, Any] | None:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def _raise_reader_error(shard: Shard) -> None:
-    """A malformed line: read the shard again through the reader, whose error names file, line and fix."""
-    for _ in islice(iter_records(shard.path), shard.start, shard.stop):
-        pass
-    raise DataError(f"{shard.path}: a line after line {shard.line} is not a JSON object.")
+def _line_records(shard: Shard, suffix: str, lenient: bool) -> Iterator[tuple[str, dict[str, Any]]]:
+    wanted = len(shard)
+    for lineno, line in utf8_lines(Path(shard.path), shard.offset, shard.line):
+        if not line.strip():
+            continue
+        where = f"{shard.path}:{lineno}"
+        yield where, {"text": line.rstrip("\r\n")} if suffix == ".txt" else json_record(line, where, lenient)
+        wanted -= 1
+        if not wanted:
+            return
 
 
 def _parquet_records(shard: Shard) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -298,7 +278,7 @@ class ShardScorer:
     def score(self, shard: Shard) -> dict[str, Any]:
         _test_fault(shard.index)
         try:
-            chunk = list(read_shard(shard))
+            chunk = list(read_shard(shard, lenient=self.opts.on_bad == "skip"))
             rows, n_bad = _score_chunk(self.classifier, chunk, self.opts)
         except FramingInputError as exc:
             # returned, not raised: Ray would retry it and then bury the message in a traceback

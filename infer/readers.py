@@ -21,13 +21,25 @@ class DataError(FramingInputError):
     """A data file is malformed or holds invalid records."""
 
 
-def iter_records(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
+class UnreadableRecord(dict):
+    """A line the reader could not parse, handed on by a lenient reader (``framing predict
+    --on-bad skip``) so that one corrupt line in a large corpus becomes an error row instead of
+    stopping the run. It is an empty record whose ``problem`` says what was wrong."""
+
+    def __init__(self, problem: str):
+        super().__init__()
+        self.problem = problem
+
+
+def iter_records(path: str | Path, lenient: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(where, record)`` for every record of a JSONL, CSV, Parquet or text file. ``lenient``: a
+    malformed JSONL line is yielded as an ``UnreadableRecord`` instead of raising ``DataError``."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Data file {path} does not exist. Expected one of {', '.join(RECORD_SUFFIXES)}.")
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
-        yield from iter_jsonl(path)
+        yield from iter_jsonl(path, lenient)
     elif suffix == ".csv":
         yield from _iter_csv(path)
     elif suffix == ".parquet":
@@ -38,23 +50,31 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
         raise DataError(f"{path}: unsupported file type {suffix!r}; expected one of {', '.join(RECORD_SUFFIXES)}.")
 
 
-def iter_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    for lineno, line in enumerate(_utf8_lines(path), 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno}). "
-                            'Each line must be one JSON object, e.g. {"text": "...", "labels": ["loss"]}.') from exc
-        if not isinstance(record, dict):
-            raise DataError(f"{where}: expected a JSON object, found {type(record).__name__}.")
-        yield where, record
+def iter_jsonl(path: Path, lenient: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
+    for lineno, line in utf8_lines(path):
+        if line.strip():
+            where = f"{path}:{lineno}"
+            yield where, json_record(line, where, lenient)
+
+
+def json_record(line: str, where: str, lenient: bool = False) -> dict[str, Any]:
+    """One JSONL line as a record; a malformed one raises ``DataError``, or, ``lenient``, comes
+    back as an ``UnreadableRecord``."""
+    try:
+        record = json.loads(line)
+        problem = None if isinstance(record, dict) else f"expected a JSON object, found {type(record).__name__}"
+    except json.JSONDecodeError as exc:
+        problem = (f"not valid JSON ({exc.msg} at column {exc.colno}). "
+                   'Each line must be one JSON object, e.g. {"text": "...", "labels": ["loss"]}')
+    if problem is None:
+        return record
+    if lenient:
+        return UnreadableRecord(problem)
+    raise DataError(f"{where}: {problem}.")
 
 
 def _iter_csv(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    reader = csv.DictReader(_utf8_lines(path))
+    reader = csv.DictReader(line for _, line in utf8_lines(path))
     for row in reader:
         yield f"{path}:{reader.line_num}", dict(row)
 
@@ -70,22 +90,24 @@ def _iter_parquet(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _iter_txt(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    for lineno, line in enumerate(_utf8_lines(path), 1):
+    for lineno, line in utf8_lines(path):
         if line.strip():
             yield f"{path}:{lineno}", {"text": line.rstrip("\r\n")}
 
 
-def _utf8_lines(path: Path) -> Iterator[str]:
-    """The file's lines, decoded one at a time so a bad byte is reported with its line
-    (text-mode reading only says "position 8191" of some buffer). A UTF-8 BOM is dropped:
-    Excel and Notepad write one, and left in place it would rename the first CSV column."""
+def utf8_lines(path: Path, offset: int = 0, first_line: int = 1) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` from byte ``offset`` on (the start of line ``first_line``), decoded
+    one at a time so a bad byte is reported with its line (text-mode reading only says "position
+    8191" of some buffer). A UTF-8 BOM is dropped: Excel and Notepad write one, and left in place
+    it would rename the first CSV column."""
     with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, 1):
+        fh.seek(offset)
+        for lineno, raw in enumerate(fh, first_line):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise DataError(_not_utf8(path, lineno, raw, exc)) from None
-            yield line[1:] if lineno == 1 and line.startswith("\ufeff") else line
+            yield lineno, line[1:] if lineno == 1 and line.startswith("\ufeff") else line
 
 
 def _not_utf8(path: Path, lineno: int, raw: bytes, exc: UnicodeDecodeError) -> str:

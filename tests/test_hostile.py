@@ -271,3 +271,16 @@ def test_utf8_bom_is_accepted_in_jsonl_and_csv(tmp_path):
     for name in ("a.jsonl", "a.csv"):
         split = load_split(str(tmp_path / name), DataConfig(), "train")
         assert split.texts == ["The nation mourned."], name
+
+
+def test_a_malformed_line_is_an_error_row_with_on_bad_skip_and_a_stop_with_fail(model_dir, tmp_path, capsys):
+    corpus = tmp_path / "in.jsonl"
+    corpus.write_bytes(b'\xef\xbb\xbf{"text": "The nation mourned."}\n{"text": oops}\n[1, 2]\n{"text": "Crowds cheered."}\n')
+    out = tmp_path / "out.jsonl"
+    assert main(["predict", str(model_dir), "--input", str(corpus), "--output", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r.get("error", "")[:20] for r in rows] == ["", "not valid JSON (Expe", "expected a JSON obje", ""]
+    assert [r["line"] for r in rows[1:3]] == ["2", "3"] and rows[3]["text"] == "Crowds cheered."
+    assert main(["predict", str(model_dir), "--input", str(corpus), "--output", str(tmp_path / "o2.jsonl"),
+                 "--on-bad", "fail"]) == 2
+    assert re.search(r"error: .*in\.jsonl:2: not valid JSON", capsys.readouterr().err)

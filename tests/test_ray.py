@@ -108,14 +108,17 @@ def ray_predict(model_dir, src, out, *extra):
 @pytest.mark.slow
 def test_ray_matches_single_process_though_one_attempt_failed(ray_cluster, model_dir, clf, tmp_path):
     src = write_lines(tmp_path / "in.jsonl", corpus(300, bad={7, 150}))
+    lines = src.read_text().splitlines(keepends=True)
+    lines[200] = '{"id": 200, "text": oops}\n'  # a corrupt line is an error row too, in both engines
+    src.write_text("\ufeff" + "".join(lines), encoding="utf-8")  # and a BOM is read past
     local = tmp_path / "local.jsonl"
     predict_file(clf, src, local, PredictOptions(id_field="id"))
     out = tmp_path / "ray.jsonl"
     assert ray_predict(model_dir, src, out, "--id-field", "id", "--chunk-size", "64", "--workers", "2") == 0
     assert ray_cluster["fault_marker"].exists(), "shard 1's first attempt must have failed and been retried"
     rows = read_rows(out)
-    assert [r["id"] for r in rows] == list(range(300))
-    assert [r["line"] for r in rows if "error" in r] == ["8", "151"]
+    assert [r["id"] for r in rows] == list(range(200)) + [None] + list(range(201, 300))  # 200's line is unreadable
+    assert [r["line"] for r in rows if "error" in r] == ["8", "151", "201"]
     assert_same_rows(rows, read_rows(local))
     assert not (tmp_path / "ray.jsonl.parts").exists()
 
