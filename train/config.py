@@ -75,8 +75,12 @@ class TrainingConfig:
     gradient_accumulation_steps: int = _f(1, "Batches accumulated per optimizer step.")
     seed: int = _f(42, "Seed for initialisation, shuffling and dropout.")
     pos_weight: Literal["none", "auto"] = _f("auto", "Per-label BCE positive weight: 'auto' = sqrt(neg/pos), capped at 10.")
+    group_by_length: bool = _f(False, "Batch sentences of similar length (shuffled in groups of 50 batches): "
+                                      "far less padding, so each step costs less.")
     early_stopping_patience: int = _f(2, "Evaluations without dev macro-F1 gain before stopping (0 = off).")
-    precision: Literal["fp32", "bf16", "fp16"] = _f("fp32", "Training precision: bf16 on recent GPUs/CPUs, fp16 on older GPUs.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = _f(
+        "fp32", "Mixed precision (fp32 master weights): bf16, fp16 (GPU), or auto = bf16 where the GPU or CPU "
+                "computes it natively (AVX512-BF16/AMX), else fp32.")
     eval_every: Literal["epoch", "steps"] = _f("epoch", "When to evaluate on dev and save a checkpoint.")
     eval_steps: int = _f(200, "Steps between evaluations when eval_every is 'steps'.")
     save_total_limit: int = _f(2, "Checkpoints kept on disk (the best is always kept).")

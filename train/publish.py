@@ -98,9 +98,16 @@ def provenance(cfg: Config, result: FitResult, backbone: Backbone, splits: Split
                  "test": data_source(cfg.data.test),
                  "text_field": cfg.data.text_field, "labels_field": cfg.data.labels_field,
                  "sha256": data_sha256(splits.present()), "n_train": len(splits.train), "n_dev": len(splits.dev)},
-        "training": {"epochs_run": result.epochs_run, "steps": result.steps, "config": cfg.to_dict()},
+        "training": {"epochs_run": result.epochs_run, "steps": result.steps, "precision": mixed_precision(result),
+                     "config": cfg.to_dict()},
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
     }
+
+
+def mixed_precision(result: FitResult) -> str:
+    """What training ran in, "auto" resolved."""
+    args = result.trainer.args
+    return "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
 
 
 def data_source(source: str | None) -> str | None:
