@@ -35,9 +35,10 @@ def test_group_by_length_gives_trainer_a_length_grouped_sampler(tiny_backbone, t
     assert _padded_tokens(lengths, order, 4) < 0.8 * _padded_tokens(lengths, shuffled, 4)
 
 
-def test_random_batches_stay_the_default(tmp_path):
-    cfg = load_config(ROOT / "configs" / "tiny.yaml", [f"output.dir={tmp_path}"])
+def test_group_by_length_false_draws_random_batches(tmp_path):
+    cfg = load_config(ROOT / "configs" / "tiny.yaml", [f"output.dir={tmp_path}", "training.group_by_length=false"])
     assert training_arguments(cfg, tmp_path).train_sampling_strategy == "random"
+    assert load_config(ROOT / "configs" / "default.yaml").training.group_by_length  # the shipped default groups
 
 
 def test_auto_precision_is_bf16_only_where_the_hardware_has_it(monkeypatch):
