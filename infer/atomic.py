@@ -17,7 +17,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     # mkstemp creates 0600 files; a published file gets the mode open() would give it
-    os.fchmod(fd, 0o666 & ~_current_umask())
+    os.fchmod(fd, published_mode())
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -44,10 +44,22 @@ def atomic_write_jsonl(path: str | Path, rows: Any) -> None:
     atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)  # the only portable way to read the umask is to set it and restore it
+def published_mode() -> int:
+    """The mode open() gives a new file (0644 under umask 022). The only portable way to read
+    the umask is to set it and restore it."""
+    mask = os.umask(0)
     os.umask(mask)
-    return mask
+    return 0o666 & ~mask
+
+
+def honour_umask(folder: str | Path) -> None:
+    """Give every file in ``folder`` the mode open() would give it: safetensors writes its file
+    through a private temporary file, mode 0600, which other users of a shared model folder
+    could not read."""
+    mode = published_mode()
+    for path in Path(folder).rglob("*"):
+        if path.is_file():
+            os.chmod(path, mode)
 
 
 def replace_folder(staged: str | Path, folder: str | Path) -> Path:

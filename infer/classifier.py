@@ -13,10 +13,10 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from .atomic import atomic_write_text, replace_folder
+from .atomic import atomic_write_text, honour_umask, replace_folder
 from .engine import BatchEngine, Runtime, precision_problem, prepare_model, resolve_device, resolve_precision
 from .errors import FramingInputError, ModelFolderError
-from .model_folder import (WEIGHTS_FILE, FramingMeta, file_sha256, honour_umask, read_meta, verify_files,
+from .model_folder import (WEIGHTS_FILE, FramingMeta, file_sha256, read_meta, verify_files,
                            verify_loaded, write_meta)
 from .segment import split_sentences
 

@@ -76,7 +76,7 @@ def predict_file(classifier: FramingClassifier, source: str | Path, output: str 
         fh.truncate(offset)
         fh.seek(offset)
         while chunk := list(islice(records, opts.chunk_size)):
-            rows, n_bad = _score_chunk(classifier, chunk, opts)
+            rows, n_bad = score_chunk(classifier, chunk, opts)
             fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8"))
             fh.flush()
             os.fsync(fh.fileno())
@@ -85,7 +85,7 @@ def predict_file(classifier: FramingClassifier, source: str | Path, output: str 
             atomic_write_json(progress, {"records_done": done, "bytes": fh.tell(), "job": job})
             bar.update(len(chunk))
     bar.close()
-    _finish(partial, output)
+    finish_output(partial, output)
     progress.unlink(missing_ok=True)
     if bad:
         log.warning("%d record(s) had no usable text; they have an 'error' field in %s", bad, output)
@@ -183,7 +183,7 @@ def _start_state(partial: Path, progress: Path, resume: bool, job: dict[str, Any
         done, offset, saved = int(state["records_done"]), int(state["bytes"]), state.get("job")
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise FramingInputError(f"{progress} is damaged ({exc}); {start_over}.") from None
-    changed = _job_differences(saved, job)
+    changed = job_differences(saved, job)
     if changed:
         raise FramingInputError(f"--resume: {progress} was written by a different job ({changed}); resuming would "
                                 f"mix rows. Rerun with the same input, model and options, or {start_over}.")
@@ -193,7 +193,7 @@ def _start_state(partial: Path, progress: Path, resume: bool, job: dict[str, Any
     return done, offset
 
 
-def _job_differences(saved: dict[str, Any] | None, job: dict[str, Any]) -> str:
+def job_differences(saved: dict[str, Any] | None, job: dict[str, Any]) -> str:
     if not isinstance(saved, dict):
         return "it holds no job fingerprint: an older version wrote it"
     then, now = _flat_keys(saved), _flat_keys(job)
@@ -226,7 +226,7 @@ def _count_records(source: Path) -> int | None:
     return max(lines - (1 if source.suffix == ".csv" else 0), 0)
 
 
-def _score_chunk(classifier: FramingClassifier, chunk: list[tuple[str, dict]],
+def score_chunk(classifier: FramingClassifier, chunk: list[tuple[str, dict]],
                  opts: PredictOptions) -> tuple[list[dict], int]:
     scrubbed = [_scrubbed(record) for _, record in chunk]
     chunk = [(where, record) for (where, _), (record, _) in zip(chunk, scrubbed)]
@@ -325,7 +325,7 @@ def _article_rows(classifier, texts, chunk, opts) -> list[list[dict]]:
     return out
 
 
-def _finish(partial: Path, output: Path) -> None:
+def finish_output(partial: Path, output: Path) -> None:
     if output.suffix == ".jsonl":
         os.replace(partial, output)
         return

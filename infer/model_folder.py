@@ -9,12 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic import _current_umask, atomic_write_json
+from .atomic import atomic_write_json
 from .errors import ModelFolderError
 
 FRAMING_FILE = "framing.json"
@@ -118,16 +117,6 @@ def _check_meta(meta: FramingMeta, where: Path) -> None:
             raise ModelFolderError(f"{where}: threshold for {label!r} must be a number in [0, 1], found {value!r}.")
     if not isinstance(meta.max_length, int) or meta.max_length < 8:
         raise ModelFolderError(f"{where}: max_length must be an integer >= 8, found {meta.max_length!r}.")
-
-
-def honour_umask(folder: str | Path) -> None:
-    """Give every file in ``folder`` the mode open() would give it (0644 under umask 022):
-    safetensors writes its file through a private temporary file, mode 0600, which other
-    users of a shared model folder could not read."""
-    mode = 0o666 & ~_current_umask()
-    for path in Path(folder).rglob("*"):
-        if path.is_file():
-            os.chmod(path, mode)
 
 
 def file_sha256(path: str | Path, block: int = 1 << 20) -> str:

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .atomic import atomic_path, atomic_write_json, atomic_write_jsonl
-from .corpus import (OUTPUT_SUFFIXES, PredictOptions, PredictSummary, _finish, _job_differences, _score_chunk,
-                     check_paths, job_fingerprint)
+from .corpus import (OUTPUT_SUFFIXES, PredictOptions, PredictSummary, check_paths, finish_output, job_differences,
+                     job_fingerprint, score_chunk)
 from .errors import FramingInputError
 from .readers import RECORD_SUFFIXES, iter_records, json_record, utf8_lines
 
@@ -168,7 +168,7 @@ def _start_parts(parts: Path, job: dict[str, Any], n_shards: int, resume: bool) 
         return set()
     if not manifest.is_file():
         raise FramingInputError(f"--resume was given, but {manifest} does not exist: nothing to resume.")
-    changed = _job_differences(json.loads(manifest.read_text(encoding="utf-8")).get("job"), job)
+    changed = job_differences(json.loads(manifest.read_text(encoding="utf-8")).get("job"), job)
     if changed:
         raise FramingInputError(f"--resume: {manifest} was written by a different job ({changed}); resuming would "
                                 f"mix rows. Rerun with the same input, model and options, or {start_over}.")
@@ -279,7 +279,7 @@ class ShardScorer:
         _test_fault(shard.index)
         try:
             chunk = list(read_shard(shard, lenient=self.opts.on_bad == "skip"))
-            rows, n_bad = _score_chunk(self.classifier, chunk, self.opts)
+            rows, n_bad = score_chunk(self.classifier, chunk, self.opts)
         except FramingInputError as exc:
             # returned, not raised: Ray would retry it and then bury the message in a traceback
             return {"shard": shard.index, "records": 0, "bad": 0, "fatal": str(exc)}
@@ -293,7 +293,7 @@ def _write_part(rows: list[dict], path: Path) -> None:
         return
     partial = path.with_name(f".{path.name}.partial")
     atomic_write_jsonl(partial, rows)
-    _finish(partial, path)  # the single-process Parquet writer: one schema from all rows, then one rename
+    finish_output(partial, path)  # the single-process Parquet writer: one schema from all rows, then one rename
 
 
 def _test_fault(index: int) -> None:
@@ -371,5 +371,5 @@ def _assemble(parts: Path, output: Path, n_shards: int) -> None:
             with open(f, "rb") as part:
                 shutil.copyfileobj(part, out)
     if output.suffix == ".parquet":
-        _finish(target, output)
+        finish_output(target, output)
     shutil.rmtree(parts)

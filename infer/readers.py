@@ -41,7 +41,7 @@ def iter_records(path: str | Path, lenient: bool = False) -> Iterator[tuple[str,
     if suffix in (".jsonl", ".json"):
         yield from iter_jsonl(path, lenient)
     elif suffix == ".csv":
-        yield from _iter_csv(path)
+        yield from iter_csv(path)
     elif suffix == ".parquet":
         yield from _iter_parquet(path)
     elif suffix == ".txt":
@@ -73,7 +73,7 @@ def json_record(line: str, where: str, lenient: bool = False) -> dict[str, Any]:
     raise DataError(f"{where}: {problem}.")
 
 
-def _iter_csv(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+def iter_csv(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     reader = csv.DictReader(line for _, line in utf8_lines(path))
     for row in reader:
         yield f"{path}:{reader.line_num}", dict(row)

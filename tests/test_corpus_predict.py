@@ -118,7 +118,7 @@ def interrupted_run(clf, src, out, monkeypatch, opts=None):
     def killed(*_):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(corpus, "_finish", killed)
+    monkeypatch.setattr(corpus, "finish_output", killed)
     with pytest.raises(KeyboardInterrupt):
         predict_file(clf, src, out, opts or PredictOptions(id_field="id", chunk_size=2))
     monkeypatch.undo()

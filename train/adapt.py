@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 
 from infer.atomic import atomic_write_json
-from infer.model_folder import honour_umask
+from infer.atomic import honour_umask
 from infer.readers import DataError, iter_records
 
 from .backbone import backbone_provenance, resolve_backbone

@@ -27,6 +27,7 @@ from xml.sax.saxutils import quoteattr
 
 from infer.atomic import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from infer.errors import FramingInputError
+from infer.readers import iter_csv
 
 from .config import DEFAULT_LABELS
 from .data import normalise
@@ -308,22 +309,20 @@ def _argilla_answers(record: dict[str, Any], flat: bool) -> Iterator[tuple[str |
 
 
 def _csv_votes(export: Path) -> Iterator[Vote]:
-    with open(export, encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in ("text", "labels") if c not in (reader.fieldnames or [])]
+    # the shared reader: a sheet saved by Excel starts with a BOM, and a wrong encoding is named by line
+    for where, row in iter_csv(export):
+        missing = [c for c in ("text", "labels") if c not in row]
         if missing:
-            raise FramingInputError(f"{export}: no {missing} column(s); found {reader.fieldnames}. The sheet "
+            raise FramingInputError(f"{export}: no {missing} column(s); found {sorted(row)}. The sheet "
                                     "`framing select --format csv` writes has text and labels columns.")
-        for row in reader:
-            where = f"{export}:{reader.line_num}"
-            text = _required_text(row["text"], where, "text")
-            source = row.get("id") or where
-            cell = (row["labels"] or "").strip()
-            if not cell:
-                yield Vote(where, text, source, empty=True)
-                continue
-            yield Vote(where, text, source, (row.get("annotator") or "").strip() or None,
-                       [part.strip() for part in re.split(LABEL_SEPARATORS, cell) if part.strip()])
+        text = _required_text(row["text"], where, "text")
+        source = row.get("id") or where
+        cell = (row["labels"] or "").strip()
+        if not cell:
+            yield Vote(where, text, source, empty=True)
+            continue
+        yield Vote(where, text, source, (row.get("annotator") or "").strip() or None,
+                   [part.strip() for part in re.split(LABEL_SEPARATORS, cell) if part.strip()])
 
 
 def _json_format(data: Any, export: Path) -> str:
@@ -347,7 +346,7 @@ def _json_list(export: Path) -> list[dict[str, Any]]:
 
 def _load_json(export: Path) -> Any:
     try:
-        return json.loads(export.read_text(encoding="utf-8"))
+        return json.loads(export.read_text(encoding="utf-8-sig"))  # tolerate a BOM, as the readers do
     except json.JSONDecodeError as exc:
         raise FramingInputError(f"{export}: not valid JSON ({exc.msg} at line {exc.lineno}).") from exc
 

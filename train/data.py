@@ -108,7 +108,7 @@ def _validated(where: str, record: dict[str, Any], cfg: DataConfig, index: dict[
         raise DataError(f"{where}: {cfg.text_field!r} must be a string, found {type(text).__name__}.")
     if not text.strip():
         raise DataError(f"{where}: {cfg.text_field!r} is empty. Remove the record or fill in the sentence.")
-    labels = _label_list(where, record[cfg.labels_field], cfg)
+    labels = label_list(where, record[cfg.labels_field], cfg)
     unknown = [l for l in labels if l not in index]
     if unknown:
         hint = " An empty list means no frame; do not write 'none'." if "none" in unknown else ""
@@ -116,7 +116,7 @@ def _validated(where: str, record: dict[str, Any], cfg: DataConfig, index: dict[
     return text, sorted(set(labels), key=index.get)
 
 
-def _label_list(where: str, value: Any, cfg: DataConfig) -> list[str]:
+def label_list(where: str, value: Any, cfg: DataConfig) -> list[str]:
     if value is None:  # null is as likely a lost annotation as "no frame": make the file say which
         raise DataError(f"{where}: {cfg.labels_field!r} is null or missing; expected a list of labels, "
                         "[] for a sentence with no frame.")

@@ -7,8 +7,8 @@ from typing import Sequence
 
 from infer import FramingClassifier, FramingInputError
 
-from .data import LabelledSet
-from .scoring import Baselines, data_config_for, load_eval_set, recorded_baselines, recorded_setting, score_set
+from .data import LabelledSet, load_split
+from .scoring import Baselines, data_config_for, recorded_baselines, recorded_setting, score_set
 from .report import write_set_report
 
 log = logging.getLogger(__name__)
@@ -43,10 +43,8 @@ def evaluate(model_dir: str | Path, data: Sequence[str], out_dir: str | Path, by
     classifier = FramingClassifier.from_pretrained(model_dir, precision="fp32")
     cfg = data_config_for(classifier)
     sets = {}
-    for name, path in zip(set_names(data), data):
-        split = load_eval_set(str(path), cfg)
-        split.name = name  # distinct, so a/test.jsonl and b/test.jsonl keep a report each
-        sets[name] = (split, str(path))
+    for name, path in zip(set_names(data), data):  # distinct names: a/test.jsonl and b/test.jsonl keep a report each
+        sets[name] = (load_split(str(path), cfg, name), str(path))
     for field_name in by:
         if not any(field_name in m for split, _ in sets.values() for m in split.meta):
             fields = sorted({k for split, _ in sets.values() for m in split.meta for k in m})

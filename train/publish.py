@@ -55,8 +55,8 @@ def publish(cfg: Config, result: FitResult, backbone: Backbone, splits: Splits, 
 
 
 def tuned_classifier(cfg: Config, result: FitResult, dev: LabelledSet) -> FramingClassifier:
-    """The trained model as the runtime runs it (fp32, on the training device), its thresholds tuned on dev. Nothing is
-    reloaded from disk: the weights scored here are the weights that get published."""
+    """The trained model as the runtime runs it (fp32, on the training device), its thresholds
+    tuned on dev. Nothing is reloaded from disk: the weights scored here are the ones published."""
     labels = list(cfg.data.labels)
     meta = FramingMeta(labels=labels, thresholds={l: 0.5 for l in labels}, max_length=cfg.model.max_length,
                        codebook_version=codebook_version(cfg.data.codebook),

@@ -47,10 +47,6 @@ def data_config_for(classifier: FramingClassifier, text_field: str = "text",
     return DataConfig(labels=classifier.labels, text_field=text_field, labels_field=labels_field)
 
 
-def load_eval_set(path: str, cfg: DataConfig) -> LabelledSet:
-    return load_split(path, cfg, name=Path(path).stem)
-
-
 @dataclass
 class Baselines:
     """The baselines fitted for a report, and which could not be fitted and why (None: all were)."""

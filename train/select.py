@@ -16,10 +16,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from infer.classifier import replace_lone_surrogates
 from infer.readers import DataError, iter_records
 
 from .config import DataConfig
-from .data import _label_list, normalise
+from .data import label_list, normalise
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ def read_labelled(paths: Sequence[str | Path], labels: Sequence[str]) -> tuple[s
             if isinstance(text, str) and text.strip():
                 seen.add(normalise(clean_text(text)))
             if record.get("labels") is not None:
-                for label in _label_list(where, record["labels"], DataConfig()):
+                for label in label_list(where, record["labels"], DataConfig()):
                     if label in index:
                         counts[index[label]] += 1
     return seen, counts
@@ -169,7 +170,7 @@ def clean_text(value: Any) -> str:
     and lone surrogates (left by broken JSON escapes) become U+FFFD instead of crashing later."""
     if not isinstance(value, str):
         return ""
-    return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace").strip()
+    return replace_lone_surrogates(value).strip()
 
 
 def _location(where: str) -> str:
