@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config key, e.g. --set training.epochs=2 (repeatable)")
     p.add_argument("--output", help="run folder (overrides output.dir)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the run folder")
+    p.add_argument("--init-from", metavar="MODEL_DIR", help="start from this model folder's weights and tokenizer "
+                   "instead of the backbone's (a cheap update, e.g. with --set training.epochs=1)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("adapt", help="adapt the backbone to an unlabelled corpus (the config's adapt: section)")
@@ -120,7 +122,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .pipeline import train
 
     overrides = list(args.overrides) + ([f"output.dir={args.output}"] if args.output else [])
-    summary = train(load_config(args.config, overrides), resume=args.resume)
+    summary = train(load_config(args.config, overrides), resume=args.resume, init_from=args.init_from)
     if summary:
         print(json.dumps(summary, indent=2))
         print(f"\nModel folder: {summary['model_dir']}\nReports:      {summary['reports_dir']}")

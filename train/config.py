@@ -24,7 +24,8 @@ from infer.errors import FramingInputError
 
 DEFAULT_LABELS = ["martyrdom", "heroism", "triumph", "loss"]
 # Fields that always name a local file or folder.
-LOCAL_PATHS = {"data.codebook", "evaluation.extra_sets", "output.dir", "self_training.teacher", "adapt.output"}
+LOCAL_PATHS = {"data.codebook", "data.extra_train", "evaluation.extra_sets", "output.dir", "self_training.teacher",
+               "adapt.output"}
 # Fields that name a local path or a hub id: resolved only when the value looks like a path.
 PATH_OR_HUB = {"data.train", "data.dev", "data.test", "model.backbone", "self_training.unlabeled", "adapt.corpus",
                "adapt.base"}
@@ -54,6 +55,9 @@ class DataConfig:
     leakage: Literal["error", "warn"] = _f("error", "What to do when a sentence is in train and dev/test, in dev and "
                                                     "test, or twice in train with different labels.")
     max_train_samples: int | None = _f(None, "Use only the first N training rows (smoke tests).")
+    extra_train: list[str] = _f([], "More labelled files in the splits' format (e.g. your own outlet's labels), "
+                                    "added to train and leakage-checked against dev/test like it.")
+    extra_train_weight: int = _f(1, "Each extra_train row is repeated this many times (1 = no up-sampling).")
     codebook: str = _f("data/codebook.md", "Codebook whose version is recorded in the model folder.")
 
 
@@ -279,7 +283,8 @@ def _validate(cfg: Config, source: str) -> None:
     positive = {"training.batch_size": t.batch_size, "training.eval_batch_size": t.eval_batch_size,
                 "training.gradient_accumulation_steps": t.gradient_accumulation_steps,
                 "training.logging_steps": t.logging_steps, "training.eval_steps": t.eval_steps,
-                "evaluation.bootstrap": cfg.evaluation.bootstrap}
+                "evaluation.bootstrap": cfg.evaluation.bootstrap,
+                "data.extra_train_weight": cfg.data.extra_train_weight}
     for name, value in positive.items():
         if value < 1:
             raise ConfigError(f"{source}: {name} must be >= 1, found {value}.")

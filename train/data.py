@@ -60,6 +60,15 @@ def load_split(source: str, cfg: DataConfig, name: str) -> LabelledSet:
     return LabelledSet(name, texts, np.stack(rows), list(cfg.labels), meta, places)
 
 
+def with_extra_train(train: LabelledSet, extras: list[LabelledSet], repeat: int) -> LabelledSet:
+    """``train`` followed by each of ``extras`` ``repeat`` times (data.extra_train, up-sampled)."""
+    parts = [train, *extras * repeat]
+    if len(parts) == 1:
+        return train
+    return LabelledSet("train+extra_train", [t for p in parts for t in p.texts], np.concatenate([p.y for p in parts]),
+                       train.labels, [m for p in parts for m in p.meta], [w for p in parts for w in p.where])
+
+
 def _records(source: str) -> Iterator[tuple[str, dict[str, Any]]]:
     path = Path(source)
     if path.is_dir():

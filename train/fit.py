@@ -14,7 +14,8 @@ from transformers import (AutoModelForSequenceClassification, AutoTokenizer, Dat
 from transformers.trainer_utils import get_last_checkpoint
 
 from infer.engine import cpu_has_fast_bf16
-from infer.errors import FramingInputError
+from infer.errors import FramingInputError, ModelFolderError
+from infer.model_folder import read_meta, verify_loaded
 
 from .backbone import Backbone
 from .config import Config
@@ -50,6 +51,20 @@ def load_backbone_model(backbone: Backbone, labels: list[str]):
         backbone.location, num_labels=len(labels), problem_type="multi_label_classification",
         id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
         use_safetensors=True, trust_remote_code=False)
+    return tokenizer, model
+
+
+def load_init_model(folder: str, labels: list[str]):
+    """A published model folder to continue from (weights, head and tokenizer), when it predicts these labels."""
+    meta = read_meta(folder)
+    if meta.labels != list(labels):
+        raise ModelFolderError(f"--init-from {folder} predicts labels {meta.labels}, but data.labels is "
+                               f"{list(labels)}. Continue only from a model with the same labels in the same "
+                               "order, or drop --init-from to train from the backbone.")
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        folder, problem_type="multi_label_classification", use_safetensors=True, trust_remote_code=False)
+    verify_loaded(folder, meta, tokenizer, model.config)
     return tokenizer, model
 
 
@@ -115,11 +130,15 @@ class FitResult:
     best_dev: dict[str, float]
     epochs_run: float
     steps: int
+    init_from: str | None = None  # the model folder training continued from, if not the backbone
 
 
-def fit(cfg: Config, backbone: Backbone, train: LabelledSet, dev: LabelledSet, resume: bool) -> FitResult:
-    """Run Trainer on train with early stopping on dev macro-F1; the best checkpoint is loaded at the end."""
-    tokenizer, model = load_backbone_model(backbone, cfg.data.labels)
+def fit(cfg: Config, backbone: Backbone, train: LabelledSet, dev: LabelledSet, resume: bool,
+        init_from: str | None = None) -> FitResult:
+    """Run Trainer on train with early stopping on dev macro-F1; the best checkpoint is loaded at the end.
+    ``init_from`` continues from a published model folder instead of the backbone (a cheap update)."""
+    tokenizer, model = (load_init_model(init_from, cfg.data.labels) if init_from
+                        else load_backbone_model(backbone, cfg.data.labels))
     checkpoint_dir = Path(cfg.output.dir) / "checkpoints"
     args = training_arguments(cfg, checkpoint_dir)
     callbacks = ([EarlyStoppingCallback(cfg.training.early_stopping_patience)]
@@ -137,7 +156,7 @@ def fit(cfg: Config, backbone: Backbone, train: LabelledSet, dev: LabelledSet, r
     output = trainer.train(resume_from_checkpoint=resume_from)
     best = trainer.evaluate()
     return FitResult(trainer, tokenizer, {"macro_f1_at_0.5": best["eval_macro_f1"], "loss": best["eval_loss"]},
-                     float(trainer.state.epoch or 0), int(output.global_step))
+                     float(trainer.state.epoch or 0), int(output.global_step), init_from)
 
 
 def _resume_checkpoint(checkpoint_dir: Path) -> str:

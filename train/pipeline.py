@@ -12,7 +12,7 @@ from infer.errors import FramingInputError
 
 from .backbone import Backbone, resolve_backbone
 from .config import Config
-from .data import check_leakage, load_split
+from .data import check_leakage, load_split, with_extra_train
 from .fit import FitResult, fit
 from .publish import Splits, publish, tuned_classifier
 from .self_training import self_train
@@ -20,7 +20,7 @@ from .self_training import self_train
 log = logging.getLogger(__name__)
 
 
-def train(cfg: Config, resume: bool = False) -> dict:
+def train(cfg: Config, resume: bool = False, init_from: str | None = None) -> dict:
     """Fine-tune a backbone on labelled sentences, tune its thresholds on dev, evaluate, and
     write the run folder ``cfg.output.dir``: ``model/`` (what ``FramingClassifier`` loads) and
     ``reports/`` (one report per set).
@@ -28,6 +28,8 @@ def train(cfg: Config, resume: bool = False) -> dict:
     Args:
         cfg: the whole job, usually from ``load_config("configs/default.yaml", overrides)``.
         resume: continue from the last checkpoint in the run folder instead of starting over.
+        init_from: a model folder whose weights and tokenizer training starts from instead of the
+            backbone's: a cheap update with new labels (e.g. ``training.epochs=1``).
 
     Returns:
         ``{"model_dir": str, "reports_dir": str, "sets": {name: {n, macro_f1, macro_f1_ci,
@@ -41,13 +43,16 @@ def train(cfg: Config, resume: bool = False) -> dict:
         >>> sorted(summary["sets"]), summary["model_dir"]
         (['dev', 'test'], '.../runs/tiny/model')
     """
+    if init_from and cfg.self_training.unlabeled:
+        raise FramingInputError("--init-from continues one model and does not combine with self-training; set "
+                                "self_training.unlabeled: null, or use self_training.teacher to start from a model.")
     run_dir = prepare_run_dir(cfg, resume)
     log.info("stage 1/5 data: reading %s, %s, %s", cfg.data.train, cfg.data.dev, cfg.data.test)
     splits = load_splits(cfg)
     log.info("stage 2/5 backbone: resolving %s", cfg.model.backbone)
     backbone = resolve_backbone(cfg.model.backbone, cfg.model.max_length)
     log.info("backbone: %s", backbone.describe())
-    trained = build_model(cfg, backbone, splits, run_dir, resume)
+    trained = build_model(cfg, backbone, splits, run_dir, resume, init_from)
     if trained is None:  # a non-zero rank of a distributed run: rank 0 evaluates and publishes
         return {}
     result, self_training = trained
@@ -58,8 +63,8 @@ def train(cfg: Config, resume: bool = False) -> dict:
     return {"model_dir": str(model_dir), "reports_dir": str(reports_dir), "sets": sets}
 
 
-def build_model(cfg: Config, backbone: Backbone, splits: Splits, run_dir: Path,
-                resume: bool) -> tuple[FitResult, dict | None] | None:
+def build_model(cfg: Config, backbone: Backbone, splits: Splits, run_dir: Path, resume: bool,
+                init_from: str | None = None) -> tuple[FitResult, dict | None] | None:
     """Stages 3-4: fine-tune, then self-train if configured. Returns the model to publish and
     its self-training record (None without self-training); None on a non-zero rank."""
     st = cfg.self_training
@@ -69,7 +74,7 @@ def build_model(cfg: Config, backbone: Backbone, splits: Splits, run_dir: Path,
                           run_dir)
     log.info("stage 3/5 fit: %d train / %d dev sentences, up to %s epochs", len(splits.train), len(splits.dev),
              cfg.training.epochs)
-    result = fit(cfg, backbone, splits.train, splits.dev, resume)
+    result = fit(cfg, backbone, splits.train, splits.dev, resume, init_from)
     is_main = result.trainer.is_world_process_zero()
     leave_process_group()
     if not is_main:
@@ -104,8 +109,13 @@ def load_splits(cfg: Config) -> Splits:
     train = load_split(cfg.data.train, cfg.data, "train")
     if cfg.data.max_train_samples:
         train = train.head(cfg.data.max_train_samples)
+    extras = [load_split(path, cfg.data, "extra_train") for path in cfg.data.extra_train]
     dev = load_split(cfg.data.dev, cfg.data, "dev")
     test = load_split(cfg.data.test, cfg.data, "test") if cfg.data.test else None
-    splits = Splits(train, dev, test)
-    check_leakage(train, splits.present()[1:], cfg.data.leakage)
-    return splits
+    # checked with each extra row once, so up-sampled copies are not reported as repeats
+    check_leakage(with_extra_train(train, extras, 1), [s for s in (dev, test) if s is not None], cfg.data.leakage)
+    train = with_extra_train(train, extras, cfg.data.extra_train_weight)
+    if extras:
+        log.info("data: %d extra_train row(s) x %d -> %d train rows", sum(map(len, extras)),
+                 cfg.data.extra_train_weight, len(train))
+    return Splits(train, dev, test, extras)

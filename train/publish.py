@@ -6,7 +6,7 @@ import datetime as _dt
 import logging
 import re
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -30,6 +30,7 @@ class Splits:
     train: LabelledSet
     dev: LabelledSet
     test: LabelledSet | None
+    extra_train: list[LabelledSet] = field(default_factory=list)  # already inside train; kept for provenance
 
     def present(self) -> list[LabelledSet]:
         return [s for s in (self.train, self.dev, self.test) if s is not None]
@@ -97,7 +98,10 @@ def provenance(cfg: Config, result: FitResult, backbone: Backbone, splits: Split
         "data": {"train": data_source(cfg.data.train), "dev": data_source(cfg.data.dev),
                  "test": data_source(cfg.data.test),
                  "text_field": cfg.data.text_field, "labels_field": cfg.data.labels_field,
-                 "sha256": data_sha256(splits.present()), "n_train": len(splits.train), "n_dev": len(splits.dev)},
+                 "sha256": data_sha256(splits.present()), "n_train": len(splits.train), "n_dev": len(splits.dev),
+                 "extra_train": [extra_source(path, s) for path, s in zip(cfg.data.extra_train, splits.extra_train)],
+                 "extra_train_weight": cfg.data.extra_train_weight},
+        "init_from": data_source(result.init_from),
         "training": {"epochs_run": result.epochs_run, "steps": result.steps, "precision": mixed_precision(result),
                      "config": cfg.to_dict()},
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
@@ -116,6 +120,10 @@ def data_source(source: str | None) -> str | None:
     if source is None or not Path(source).exists():
         return source
     return str(Path(source).resolve())
+
+
+def extra_source(path: str, rows: LabelledSet) -> dict:
+    return {"path": data_source(path), "n": len(rows), "sha256": data_sha256([rows])}
 
 
 def codebook_version(path: str) -> str:

@@ -13,7 +13,7 @@ from infer.readers import DataError
 
 from .baselines import LexiconBaseline, TfidfBaseline, ZeroShotBaseline
 from .config import Config, DataConfig
-from .data import LabelledSet, load_split
+from .data import LabelledSet, load_split, with_extra_train
 from .metrics import binarise, bootstrap_f1, classification_metrics, paired_comparison, reliability
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,9 @@ def recorded_splits(classifier: FramingClassifier) -> tuple[LabelledSet, Labelle
                                                   for key in ("text_field", "labels_field", "csv_separator")})
     train = load_split(data["train"], cfg, "train")
     limit = recorded_setting(classifier, "data", "max_train_samples")
-    return (train.head(limit) if limit else train), load_split(data["dev"], cfg, "dev")
+    extras = [load_split(extra["path"], cfg, "extra_train") for extra in data.get("extra_train", [])]
+    train = with_extra_train(train.head(limit) if limit else train, extras, data.get("extra_train_weight", 1))
+    return train, load_split(data["dev"], cfg, "dev")
 
 
 def recorded_setting(classifier: FramingClassifier, section: str, key: str):
